@@ -1,0 +1,333 @@
+"""A zero-skipping MAC lane: one of ``L`` lanes computing the rows of a matrix-vector product.
+
+Dimension letters: ``K`` weights (and activations) per SRAM word, ``M`` multipliers per lane.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import HardwareConfig
+from .memfmt import param_record_layout
+
+__all__ = ["MacLane", "tree_sum", "tree_or"]
+
+
+def tree_sum(values):
+    """Balanced adder tree over a list of Amaranth values (shallower than Python's ``sum``)."""
+    values = list(values)
+    if not values:
+        return Const(0, 1)
+    while len(values) > 1:
+        nxt = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0]
+
+
+def tree_or(values):
+    values = list(values)
+    while len(values) > 1:
+        nxt = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0]
+
+
+def popcount(value, width):
+    return tree_sum(value[i] for i in range(width))
+
+
+class MacLane(wiring.Component):
+    """Zero-skipping multiply-accumulate lane with bias, requantization and output queue.
+
+    The lane runs ``n_rows`` row slots. For each it streams ``n_words`` dense weight words from
+    its weight SRAM bank and the matching activation words, and issues only the pairs whose
+    weight *and* activation are nonzero to its ``M`` multipliers (all ``K`` pairs with ``dense``).
+
+    Pipeline (one word enters the issue stage per cycle at most)::
+
+        S0  address generation: weight, activation reads (1-cycle SRAM latency)
+        S1  issue: nonzero mask of the word; each cycle the M lowest remaining pairs are
+            selected (isolate-lowest-set-bit chain) and the word retires once none remain, so
+            a word costs max(1, ceil(nnz / M)) cycles and the next word's read overlaps it
+        S2  M multiplies, summed and accumulated (acc_bits, wrapping); on a row's last word
+            the row's parameter record is read
+        R1  t = acc + bias          R2  p = t * mult          R3  round and shift
+        R4  saturate to int8; the result (row's ``out_index``, value) enters the output queue
+
+    Row credits bound the rows in flight (S1 .. output queue) to :attr:`row_credits`, so the
+    output queue never overflows; the lane stalls new rows when the top's output arbiter falls
+    behind.
+
+    Parameters
+    ----------
+    cfg : HardwareConfig
+
+    Attributes (ports)
+    ------------------
+    start : In(1)
+        Pulse: latch the command and begin. Ignored while busy.
+    dense, w_base, p_base, n_rows, n_words, in_base : In
+        The MATVEC command fields (see :mod:`rtl.isa`).
+    busy : Out(1)
+        High from the cycle after ``start`` until every result of the lane has left its queue.
+    w_rd_addr, w_rd_en : Out; w_rd_data : In(unsigned(K*weight_bits))
+        Weight SRAM bank read port (1-cycle latency; data holds while ``en`` is low).
+    a_rd_addr, a_rd_en : Out; a_rd_data : In(unsigned(K*act_bits))
+        Activation SRAM read port (same timing).
+    p_rd_addr, p_rd_en : Out; p_rd_data : In(unsigned(128))
+        Parameter memory read port (same timing), records as :func:`rtl.memfmt.param_record_layout`.
+    res_valid : Out(1); res_ready : In(1); res_index : Out(16); res_value : Out(signed(act_bits))
+        Output queue head (a stream): the result for element ``out_index`` of the output vector.
+    st_busy, st_stall : Out(1)
+        Per-cycle status for counters: a word occupies the issue stage / the lane has rows left
+        but the issue stage is empty (read latency or out of row credits).
+    st_macs : Out(range(M+1))
+        Pairs issued to the multipliers this cycle.
+    st_skip_w, st_skip_a : Out(range(K+1))
+        On a word's first issue cycle: pairs skipped for a zero weight / for a zero activation
+        with a nonzero weight (zero in dense mode).
+    st_wsram_read, st_act_read : Out(1)
+        SRAM read strobes.
+    """
+
+    #: Rows a lane may have in flight between its issue stage and the output queue.
+    row_credits = 8
+
+    def __init__(self, cfg: HardwareConfig):
+        if not isinstance(cfg, HardwareConfig):
+            raise TypeError(f"cfg must be a HardwareConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "start": In(1),
+            "dense": In(1),
+            "w_base": In(cfg.wsram_addr_bits),
+            "p_base": In(cfg.param_addr_bits),
+            "n_rows": In(cfg.param_addr_bits + 1),
+            "n_words": In(cfg.wsram_addr_bits + 1),
+            "in_base": In(cfg.act_addr_bits),
+            "busy": Out(1),
+            "w_rd_addr": Out(cfg.wsram_addr_bits),
+            "w_rd_en": Out(1),
+            "w_rd_data": In(cfg.wword_bits),
+            "a_rd_addr": Out(cfg.act_addr_bits),
+            "a_rd_en": Out(1),
+            "a_rd_data": In(cfg.aword_bits),
+            "p_rd_addr": Out(cfg.param_addr_bits),
+            "p_rd_en": Out(1),
+            "p_rd_data": In(param_record_layout(cfg).size),
+            "res_valid": Out(1),
+            "res_ready": In(1),
+            "res_index": Out(cfg.out_index_bits),
+            "res_value": Out(signed(cfg.act_bits)),
+            "st_busy": Out(1),
+            "st_stall": Out(1),
+            "st_macs": Out(range(cfg.m + 1)),
+            "st_skip_w": Out(range(cfg.k + 1)),
+            "st_skip_a": Out(range(cfg.k + 1)),
+            "st_wsram_read": Out(1),
+            "st_act_read": Out(1),
+        })
+
+    @property
+    def result_latency(self) -> int:
+        """Cycles from a row's last word retiring in S1 to its result at the queue head."""
+        return 6
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        K, M, WB, AB = cfg.k, cfg.m, cfg.weight_bits, cfg.act_bits
+        m = Module()
+
+        # -- command ------------------------------------------------------------------------
+        dense = Signal()
+        n_rows = Signal.like(self.n_rows)
+        n_words = Signal.like(self.n_words)
+        in_base = Signal.like(self.in_base)
+        p_base = Signal.like(self.p_base)
+        active = Signal()
+
+        # -- S0: address generation ---------------------------------------------------------
+        s0_work = Signal()
+        row = Signal.like(self.n_rows)
+        word = Signal.like(self.n_words)
+        waddr = Signal.like(self.w_rd_addr)
+
+        credit_bits = (self.row_credits).bit_length() + 1
+        credits = Signal(range(self.row_credits + 1))
+
+        # -- S1: issue ----------------------------------------------------------------------
+        s1_valid = Signal()
+        s1_fresh = Signal()
+        s1_first = Signal()
+        s1_last = Signal()
+        s1_row = Signal.like(row)
+        rem = Signal(K)
+
+        w_fields = [self.w_rd_data.word_select(k, WB).as_signed() for k in range(K)]
+        a_fields = [self.a_rd_data.word_select(k, AB).as_signed() for k in range(K)]
+        wnz = Signal(K)
+        anz = Signal(K)
+        m.d.comb += [
+            wnz.eq(Cat(*[f != 0 for f in w_fields])),
+            anz.eq(Cat(*[f != 0 for f in a_fields])),
+        ]
+        mask = Signal(K)
+        m.d.comb += mask.eq(Mux(s1_fresh, Mux(dense, Const((1 << K) - 1, K), wnz & anz), rem))
+
+        # Select the M lowest set bits: isolate the lowest with m & -m, clear it with m & (m-1).
+        onehots = []
+        cur = mask
+        for i in range(M):
+            oh = Signal(K, name=f"sel{i}")
+            nxt = Signal(K, name=f"rem{i}")
+            m.d.comb += [oh.eq(cur & (~cur + 1)[:K]), nxt.eq(cur & (cur - 1)[:K])]
+            onehots.append(oh)
+            cur = nxt
+        new_rem = cur
+        word_done = Signal()
+        m.d.comb += word_done.eq(new_rem == 0)
+
+        s1_accepts = Signal()
+        m.d.comb += s1_accepts.eq(~s1_valid | word_done)
+        adv = Signal()
+        m.d.comb += adv.eq(s0_work & s1_accepts & ((word != 0) | (credits < self.row_credits)))
+        row_start = Signal()
+        m.d.comb += row_start.eq(adv & (word == 0))
+
+        m.d.comb += [
+            self.w_rd_addr.eq(waddr), self.w_rd_en.eq(adv),
+            self.a_rd_addr.eq(in_base + word), self.a_rd_en.eq(adv),
+            self.st_wsram_read.eq(adv), self.st_act_read.eq(adv),
+        ]
+
+        with m.If(self.start & ~active):
+            m.d.sync += [
+                active.eq(1),
+                dense.eq(self.dense), n_rows.eq(self.n_rows), n_words.eq(self.n_words),
+                in_base.eq(self.in_base), p_base.eq(self.p_base),
+                s0_work.eq((self.n_rows != 0) & (self.n_words != 0)),
+                row.eq(0), word.eq(0), waddr.eq(self.w_base),
+            ]
+        with m.Elif(adv):
+            m.d.sync += waddr.eq(waddr + 1)
+            with m.If(word == n_words - 1):
+                m.d.sync += [word.eq(0), row.eq(row + 1)]
+                with m.If(row == n_rows - 1):
+                    m.d.sync += s0_work.eq(0)
+            with m.Else():
+                m.d.sync += word.eq(word + 1)
+
+        with m.If(adv):
+            m.d.sync += [s1_valid.eq(1), s1_fresh.eq(1), s1_first.eq(word == 0),
+                         s1_last.eq(word == n_words - 1), s1_row.eq(row)]
+        with m.Elif(s1_valid & word_done):
+            m.d.sync += s1_valid.eq(0)
+        with m.Elif(s1_valid):
+            m.d.sync += [rem.eq(new_rem), s1_fresh.eq(0)]
+
+        # Issue-stage statistics.
+        first_cycle = s1_valid & s1_fresh & ~dense
+        m.d.comb += [
+            self.st_busy.eq(s1_valid),
+            self.st_stall.eq(active & ~s1_valid & s0_work),
+            self.st_macs.eq(Mux(s1_valid, tree_sum(oh != 0 for oh in onehots), 0)),
+            self.st_skip_w.eq(Mux(first_cycle, popcount(~wnz, K), 0)),
+            self.st_skip_a.eq(Mux(first_cycle, popcount(wnz & ~anz, K), 0)),
+        ]
+
+        # Parameter read for a row whose last word retires now: data arrives with S2.
+        m.d.comb += [self.p_rd_addr.eq(p_base + s1_row),
+                     self.p_rd_en.eq(s1_valid & s1_last & word_done)]
+
+        # -- S2: multiply and accumulate ----------------------------------------------------
+        s2_valid = Signal()
+        s2_first = Signal()
+        s2_last = Signal()
+        s2_w = [Signal(signed(WB), name=f"s2_w{i}") for i in range(M)]
+        s2_a = [Signal(signed(AB), name=f"s2_a{i}") for i in range(M)]
+        m.d.sync += [
+            s2_valid.eq(s1_valid),
+            s2_first.eq(s1_valid & s1_fresh & s1_first),
+            s2_last.eq(s1_valid & s1_last & word_done),
+        ]
+        for i, oh in enumerate(onehots):
+            m.d.sync += [
+                s2_w[i].eq(tree_or([Mux(oh[k], w_fields[k], 0) for k in range(K)])),
+                s2_a[i].eq(tree_or([Mux(oh[k], a_fields[k], 0) for k in range(K)])),
+            ]
+        acc = Signal(signed(cfg.acc_bits))
+        acc_next = Signal(signed(cfg.acc_bits))
+        psum = tree_sum(s2_w[i] * s2_a[i] for i in range(M))
+        m.d.comb += acc_next.eq(Mux(s2_first, 0, acc) + psum)
+        with m.If(s2_valid):
+            m.d.sync += acc.eq(acc_next)
+
+        # -- R1..R4: bias, requantize, saturate ---------------------------------------------
+        prm = data.View(param_record_layout(cfg), self.p_rd_data)
+        r1_valid, r2_valid, r3_valid, r4_valid = (Signal(name=f"r{i}_valid") for i in range(1, 5))
+        r1_t = Signal(signed(cfg.acc_bits))
+        r1_mult = Signal(32)
+        r1_shift = Signal(6)
+        r1_write = Signal()
+        r1_index = Signal(cfg.out_index_bits)
+        m.d.sync += [
+            r1_valid.eq(s2_valid & s2_last),
+            r1_t.eq(acc_next + prm.bias.as_signed()),  # truncation wraps at acc_bits
+            r1_mult.eq(prm.mult), r1_shift.eq(prm.shift), r1_write.eq(prm.write),
+            r1_index.eq(prm.out_index),
+        ]
+        r2_p = Signal(signed(cfg.acc_bits + 32))
+        r2_rnd = Signal(64)
+        r2_shift = Signal(6)
+        r2_write = Signal()
+        r2_index = Signal.like(r1_index)
+        m.d.sync += [
+            r2_valid.eq(r1_valid),
+            r2_p.eq(r1_t * r1_mult),
+            r2_rnd.eq((Const(1, 65) << r1_shift) >> 1),
+            r2_shift.eq(r1_shift), r2_write.eq(r1_write), r2_index.eq(r1_index),
+        ]
+        r3_y = Signal(signed(cfg.acc_bits + 32 + 1))
+        r3_write = Signal()
+        r3_index = Signal.like(r1_index)
+        m.d.sync += [
+            r3_valid.eq(r2_valid),
+            r3_y.eq((r2_p + r2_rnd) >> r2_shift),
+            r3_write.eq(r2_write), r3_index.eq(r2_index),
+        ]
+        lo, hi = -(1 << (AB - 1)), (1 << (AB - 1)) - 1
+        r4_y = Signal(signed(AB))
+        r4_write = Signal()
+        r4_index = Signal.like(r1_index)
+        m.d.sync += [
+            r4_valid.eq(r3_valid),
+            r4_y.eq(Mux(r3_y > hi, hi, Mux(r3_y < lo, lo, r3_y))),
+            r4_write.eq(r3_write), r4_index.eq(r3_index),
+        ]
+
+        # -- output queue and row credits ---------------------------------------------------
+        m.submodules.outq = outq = fifo.SyncFIFOBuffered(width=cfg.out_index_bits + AB,
+                                                        depth=self.row_credits)
+        m.d.comb += [
+            outq.w_en.eq(r4_valid & r4_write),
+            outq.w_data.eq(Cat(r4_index, r4_y)),
+            self.res_valid.eq(outq.r_rdy),
+            self.res_index.eq(outq.r_data[:cfg.out_index_bits]),
+            self.res_value.eq(outq.r_data[cfg.out_index_bits:]),
+            outq.r_en.eq(self.res_ready),
+        ]
+        popped = outq.r_en & outq.r_rdy
+        dropped = r4_valid & ~r4_write
+        m.d.sync += credits.eq(credits + row_start - popped - dropped)
+        del credit_bits
+
+        with m.If(active & ~s0_work & ~s1_valid & (credits == 0) & ~self.start):
+            m.d.sync += active.eq(0)
+        m.d.comb += self.busy.eq(active)
+        return m

@@ -1,0 +1,217 @@
+"""The accelerator top level: controller, decompressor, lanes, memories, counters, host ports."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import HardwareConfig
+from .controller import Controller
+from .decompressor import Decompressor
+from .isa import instruction_layout
+from .mac_lane import MacLane, tree_sum
+from .memfmt import param_record_layout
+
+__all__ = ["Accelerator", "COUNTERS", "LANE_COUNTERS"]
+
+#: Scalar performance counters, each a port ``cnt_<name>``, cumulative since reset.
+COUNTERS = ("cycles", "load_cycles", "matvec_cycles", "dram_bytes", "wsram_reads", "act_reads",
+            "macs", "skip_zero_w", "skip_zero_a")
+#: Per-lane counters, ports ``cnt_<name>_<lane>``.
+LANE_COUNTERS = ("lane_busy", "lane_stall")
+
+
+class Accelerator(wiring.Component):
+    """The zero-skipping sparse matrix-vector accelerator.
+
+    Memories (``L`` = lanes): a DRAM model (``dram_depth`` words of ``B`` bytes) holding the
+    compressed image; instruction memory; one weight SRAM bank and one parameter memory per lane,
+    written by the decompressor; the activation SRAM, read by every lane (one read port each: in
+    silicon, a broadcast or replicated buffer) and by the host, written by the host and by the
+    output arbiter (byte granularity).
+
+    Output arbiter: each cycle the lowest-numbered lane with a result at its queue head writes it
+    (one result per cycle); lanes stall on row credits when it falls behind.
+
+    Ports
+    -----
+    start : In(1); start_pc : In(imem_addr_bits)
+        Pulse to run the program at ``start_pc``.
+    busy, done, fault : Out(1)
+        See :class:`rtl.controller.Controller`; ``done`` is a level cleared by ``start``.
+    host_act_addr, host_act_wdata, host_act_we : In; host_act_rdata : Out(K*act_bits)
+        Activation SRAM access while idle; reads have 1-cycle latency.
+    host_imem_addr, host_imem_wdata, host_imem_we : In
+        Instruction memory writes.
+    host_dram_addr, host_dram_wdata, host_dram_we : In
+        DRAM model writes (the host can also load the DRAM model by backdoor).
+    cnt_<name> : Out(counter_bits)
+        The counters of :data:`COUNTERS`, then ``cnt_lane_busy_<l>`` and ``cnt_lane_stall_<l>``.
+
+    Attributes
+    ----------
+    dram_mem, imem, act_mem : amaranth.lib.memory.Memory
+        For backdoor access in the Amaranth simulator (``ctx.set(top.dram_mem.data[i], v)``).
+    """
+
+    def __init__(self, cfg: HardwareConfig):
+        if not isinstance(cfg, HardwareConfig):
+            raise TypeError(f"cfg must be a HardwareConfig, not {cfg!r}")
+        self.cfg = cfg
+        members = {
+            "start": In(1),
+            "start_pc": In(cfg.imem_addr_bits),
+            "busy": Out(1),
+            "done": Out(1),
+            "fault": Out(1),
+            "host_act_addr": In(cfg.act_addr_bits),
+            "host_act_wdata": In(cfg.aword_bits),
+            "host_act_we": In(1),
+            "host_act_rdata": Out(cfg.aword_bits),
+            "host_imem_addr": In(cfg.imem_addr_bits),
+            "host_imem_wdata": In(instruction_layout(cfg).size),
+            "host_imem_we": In(1),
+            "host_dram_addr": In(cfg.dram_addr_bits),
+            "host_dram_wdata": In(cfg.dram_word_bits),
+            "host_dram_we": In(1),
+        }
+        for name in COUNTERS:
+            members[f"cnt_{name}"] = Out(cfg.counter_bits)
+        for name in LANE_COUNTERS:
+            for lane in range(cfg.lanes):
+                members[f"cnt_{name}_{lane}"] = Out(cfg.counter_bits)
+        super().__init__(members)
+
+        # Memories and their ports are made once, here, so that testbenches can reach them.
+        self.dram_mem = Memory(shape=unsigned(cfg.dram_word_bits), depth=cfg.dram_depth, init=[])
+        self.imem = Memory(shape=unsigned(instruction_layout(cfg).size), depth=cfg.imem_depth,
+                           init=[])
+        self.act_mem = Memory(shape=unsigned(cfg.aword_bits), depth=cfg.act_depth, init=[])
+        self.wsram = [Memory(shape=unsigned(cfg.wword_bits), depth=cfg.wsram_depth, init=[])
+                      for _ in range(cfg.lanes)]
+        self.pmem = [Memory(shape=unsigned(param_record_layout(cfg).size),
+                            depth=cfg.param_depth, init=[]) for _ in range(cfg.lanes)]
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        K, L = cfg.k, cfg.lanes
+        m = Module()
+
+        m.submodules.ctrl = ctrl = Controller(cfg)
+        m.submodules.decomp = decomp = Decompressor(cfg)
+        lanes = []
+        for lane in range(L):
+            m.submodules[f"lane{lane}"] = ln = MacLane(cfg)
+            lanes.append(ln)
+
+        m.submodules.dram = self.dram_mem
+        m.submodules.imem = self.imem
+        m.submodules.act = self.act_mem
+        for lane in range(L):
+            m.submodules[f"wsram{lane}"] = self.wsram[lane]
+            m.submodules[f"pmem{lane}"] = self.pmem[lane]
+
+        # -- controller and host control --------------------------------------------------
+        m.d.comb += [
+            ctrl.start.eq(self.start), ctrl.start_pc.eq(self.start_pc),
+            self.busy.eq(ctrl.busy), self.done.eq(ctrl.done), self.fault.eq(ctrl.fault),
+        ]
+        imem_rd = self.imem.read_port()
+        imem_wr = self.imem.write_port()
+        m.d.comb += [
+            imem_rd.addr.eq(ctrl.imem_addr), ctrl.imem_data.eq(imem_rd.data),
+            imem_wr.addr.eq(self.host_imem_addr), imem_wr.data.eq(self.host_imem_wdata),
+            imem_wr.en.eq(self.host_imem_we),
+        ]
+
+        # -- DRAM and decompressor ------------------------------------------------------------
+        dram_rd = self.dram_mem.read_port()
+        dram_wr = self.dram_mem.write_port()
+        m.d.comb += [
+            dram_rd.addr.eq(decomp.dram_rd_addr), dram_rd.en.eq(decomp.dram_rd_en),
+            decomp.dram_rd_data.eq(dram_rd.data),
+            dram_wr.addr.eq(self.host_dram_addr), dram_wr.data.eq(self.host_dram_wdata),
+            dram_wr.en.eq(self.host_dram_we),
+            decomp.start.eq(ctrl.ld_start), decomp.params.eq(ctrl.ld_params),
+            decomp.dram_addr.eq(ctrl.ld.dram_addr), decomp.dram_len.eq(ctrl.ld.dram_len),
+            decomp.count.eq(ctrl.ld.count), decomp.dest.eq(ctrl.ld.dest),
+            ctrl.ld_busy.eq(decomp.busy),
+        ]
+
+        # -- lanes ------------------------------------------------------------------------------
+        act_host_rd = self.act_mem.read_port()
+        m.d.comb += [act_host_rd.addr.eq(self.host_act_addr),
+                     self.host_act_rdata.eq(act_host_rd.data)]
+        for lane, ln in enumerate(lanes):
+            w_rd = self.wsram[lane].read_port()
+            w_wr = self.wsram[lane].write_port()
+            p_rd = self.pmem[lane].read_port()
+            p_wr = self.pmem[lane].write_port()
+            a_rd = self.act_mem.read_port()
+            mine = decomp.wr_lane == lane
+            m.d.comb += [
+                w_wr.addr.eq(decomp.wr_addr), w_wr.data.eq(decomp.wr_wdata),
+                w_wr.en.eq(decomp.wr_wen & mine),
+                p_wr.addr.eq(decomp.wr_addr), p_wr.data.eq(decomp.wr_pdata),
+                p_wr.en.eq(decomp.wr_pen & mine),
+                w_rd.addr.eq(ln.w_rd_addr), w_rd.en.eq(ln.w_rd_en), ln.w_rd_data.eq(w_rd.data),
+                p_rd.addr.eq(ln.p_rd_addr), p_rd.en.eq(ln.p_rd_en), ln.p_rd_data.eq(p_rd.data),
+                a_rd.addr.eq(ln.a_rd_addr), a_rd.en.eq(ln.a_rd_en), ln.a_rd_data.eq(a_rd.data),
+                ln.start.eq(ctrl.mv_start), ln.dense.eq(ctrl.mv_dense),
+                ln.w_base.eq(ctrl.mv.w_base), ln.p_base.eq(ctrl.mv.p_base),
+                ln.n_rows.eq(ctrl.mv.n_rows), ln.n_words.eq(ctrl.mv.n_words),
+                ln.in_base.eq(ctrl.mv.in_base),
+            ]
+        m.d.comb += ctrl.mv_busy.eq(Cat(*[ln.busy for ln in lanes]).any())
+
+        # -- output arbiter and activation writes -----------------------------------------------
+        out_base = Signal(cfg.act_addr_bits)
+        with m.If(ctrl.mv_start):
+            m.d.sync += out_base.eq(ctrl.mv.out_base)
+        act_wr = self.act_mem.write_port(granularity=cfg.act_bits)
+        k_bits = (K - 1).bit_length()
+        with m.If(self.host_act_we):
+            m.d.comb += [act_wr.addr.eq(self.host_act_addr), act_wr.data.eq(self.host_act_wdata),
+                         act_wr.en.eq(Const((1 << K) - 1, K))]
+        for lane in reversed(range(L)):           # lowest lane wins: assigned last
+            ln = lanes[lane]
+            others_first = [lanes[j].res_valid for j in range(lane)]
+            granted = ln.res_valid & ~self.host_act_we
+            if others_first:
+                granted = granted & ~Cat(*others_first).any()
+            m.d.comb += ln.res_ready.eq(granted)
+        winner_valid = Cat(*[ln.res_valid for ln in lanes]).any() & ~self.host_act_we
+        w_index = Signal(cfg.out_index_bits)
+        w_value = Signal(cfg.act_bits)
+        for lane in reversed(range(L)):
+            with m.If(lanes[lane].res_valid):
+                m.d.comb += [w_index.eq(lanes[lane].res_index), w_value.eq(lanes[lane].res_value)]
+        elem = Signal(cfg.act_addr_bits + k_bits + 1)
+        m.d.comb += elem.eq(Cat(Const(0, k_bits), out_base) + w_index)
+        with m.If(winner_valid):
+            m.d.comb += [act_wr.addr.eq(elem[k_bits:]), act_wr.data.eq(w_value.replicate(K)),
+                         act_wr.en.eq(Const(1, K) << elem[:k_bits])]
+
+        # -- performance counters ----------------------------------------------------------------
+        B = cfg.dram_bytes_per_cycle
+        incr = {
+            "cycles": Const(1, 1),
+            "load_cycles": ctrl.in_load,
+            "matvec_cycles": ctrl.in_matvec,
+            "dram_bytes": decomp.dram_rd_en * B,
+            "wsram_reads": tree_sum(ln.st_wsram_read for ln in lanes),
+            "act_reads": tree_sum(ln.st_act_read for ln in lanes),
+            "macs": tree_sum(ln.st_macs for ln in lanes),
+            "skip_zero_w": tree_sum(ln.st_skip_w for ln in lanes),
+            "skip_zero_a": tree_sum(ln.st_skip_a for ln in lanes),
+        }
+        for name in COUNTERS:
+            port = getattr(self, f"cnt_{name}")
+            m.d.sync += port.eq(port + incr[name])
+        for lane, ln in enumerate(lanes):
+            busy = getattr(self, f"cnt_lane_busy_{lane}")
+            stall = getattr(self, f"cnt_lane_stall_{lane}")
+            m.d.sync += [busy.eq(busy + ln.st_busy), stall.eq(stall + ln.st_stall)]
+        return m
