@@ -256,10 +256,17 @@ class MacLane(wiring.Component):
             s2_first.eq(s1_valid & s1_fresh & s1_first),
             s2_last.eq(s1_valid & s1_last & word_done),
         ]
+        # One-hot to index by OR-ing the bits whose index has bit b set; then one part-select
+        # per operand (a shifter) rather than a K-input AND-OR per field.
+        kb = max(1, (K - 1).bit_length())
         for i, oh in enumerate(onehots):
+            idx = Signal(kb, name=f"sel{i}_idx")
+            m.d.comb += idx.eq(Cat(*[tree_or([oh[k] for k in range(K) if (k >> b) & 1])
+                                     for b in range(kb)]))
+            any_sel = oh != 0
             m.d.sync += [
-                s2_w[i].eq(tree_or([Mux(oh[k], w_fields[k], 0) for k in range(K)])),
-                s2_a[i].eq(tree_or([Mux(oh[k], a_fields[k], 0) for k in range(K)])),
+                s2_w[i].eq(Mux(any_sel, self.w_rd_data.word_select(idx, WB).as_signed(), 0)),
+                s2_a[i].eq(Mux(any_sel, self.a_rd_data.word_select(idx, AB).as_signed(), 0)),
             ]
         acc = Signal(signed(cfg.acc_bits))
         acc_next = Signal(signed(cfg.acc_bits))

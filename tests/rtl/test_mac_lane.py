@@ -98,8 +98,8 @@ def random_case(cfg, rng, n_rows, n_words, w_density, a_density):
           for _ in range(n_words * cfg.k)] for _ in range(n_rows)]
     x = [rng.randint(-128, 127) if rng.random() < a_density else 0 for _ in range(n_words * cfg.k)]
     params = [ParamRecord(rng.randint(-5000, 5000), rng.randint(1 << 20, (1 << 31) - 1),
-                          rng.randint(20, 40), rng.random() < 0.9, rng.randint(0, 500))
-              for _ in range(n_rows)]
+                          rng.randint(20, 40), rng.random() < 0.9, 3 * r + 1)
+              for r in range(n_rows)]
     return W, x, params
 
 
