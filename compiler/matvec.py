@@ -422,13 +422,15 @@ def compile_matvec(cfg: HardwareConfig, layer: QuantLinear, *, in_base: int = 0,
 
     # -- programs -----------------------------------------------------------------------
     try:
+        load_w = isa.load(cfg, dram_addr=w_addr, dram_len=w_dram, count=n_slots * n_words,
+                          dest=0)
+        load_p = isa.load(cfg, dram_addr=p_addr, dram_len=p_dram, count=n_slots, dest=0,
+                          params=True)
         programs = {
-            "load": [
-                isa.load(cfg, dram_addr=w_addr, dram_len=w_dram, count=n_slots * n_words, dest=0),
-                isa.load(cfg, dram_addr=p_addr, dram_len=p_dram, count=n_slots, dest=0,
-                         params=True),
-                isa.end(cfg),
-            ],
+            "load": [load_w, load_p, isa.end(cfg)],
+            # The same two loads one at a time, so that a host can time the weight stream alone.
+            "load_weights": [load_w, isa.end(cfg)],
+            "load_params": [load_p, isa.end(cfg)],
             "matvec": [
                 isa.matvec(cfg, w_base=0, p_base=0, n_rows=n_slots, n_words=n_words,
                            in_base=in_base, out_base=out_base),

@@ -153,10 +153,12 @@ def test_programs_decode():
     layer = random_layer(13, 20, sparsity=0.5, w_bits=8, seed=1)
     c = compile_matvec(TINY, layer, in_base=2)
     progs = c.image.manifest["programs"]
-    assert progs == {"load": {"pc": 0, "length": 3}, "matvec": {"pc": 3, "length": 2},
-                     "matvec_dense": {"pc": 5, "length": 2}}
+    assert progs == {"load": {"pc": 0, "length": 3}, "load_weights": {"pc": 3, "length": 2},
+                     "load_params": {"pc": 5, "length": 2}, "matvec": {"pc": 7, "length": 2},
+                     "matvec_dense": {"pc": 9, "length": 2}}
     words = c.image.program_words
-    assert len(words) == 7
+    assert len(words) == 11
+    assert words[3] == words[0] and words[5] == words[1]
     for name, dense in (("matvec", 0), ("matvec_dense", isa.MatvecFlags.DENSE)):
         mv, end = (isa.decode(TINY, w) for w in words[progs[name]["pc"]:][:2])
         assert mv == {"op": isa.Op.MATVEC, "flags": dense, "w_base": 0, "p_base": 0,
