@@ -112,8 +112,8 @@ class HardwareConfig:
             raise ConfigError("weight_bits", f"must be 4 or 8, not {self.weight_bits}")
         if self.act_bits != 8:
             raise ConfigError("act_bits", f"must be 8 (int8 activations), not {self.act_bits}")
-        # The accumulator must hold the bias-free sum of one full row of products without
-        # losing bits the requantizer needs, and fit the 64-bit requantization product.
+        # The accumulator must at least hold one product (it wraps beyond that, and the
+        # compiler keeps real layers inside it) and keep the requantization product in 64 bits.
         if not self.weight_bits + self.act_bits <= self.acc_bits <= 32:
             raise ConfigError(
                 "acc_bits",

@@ -32,7 +32,7 @@ from amaranth.lib import data, enum
 from .config import HardwareConfig
 
 __all__ = ["Op", "LoadFlags", "MatvecFlags", "instruction_layout", "instr_bytes", "encode",
-           "decode", "end", "load", "matvec", "ISAError"]
+           "decode", "end", "load", "matvec", "ISAError", "program_bytes", "program_words"]
 
 
 class ISAError(ValueError):
@@ -119,7 +119,10 @@ def encode(cfg: HardwareConfig, op: Op, flags: int = 0, **args: int) -> int:
 def decode(cfg: HardwareConfig, word: int) -> dict:
     """Inverse of :func:`encode`: ``{"op": Op, "flags": int, **fields}``."""
     lay = instruction_layout(cfg)
-    op = Op(word & 0xF)
+    try:
+        op = Op(word & 0xF)
+    except ValueError:
+        raise ISAError(f"unknown opcode {word & 0xF} in instruction {word:#x}") from None
     out = {"op": op, "flags": (word >> 4) & 0xF}
     member = _ARGS[op]
     if member is not None:

@@ -94,7 +94,7 @@ def param_record_layout(cfg: HardwareConfig) -> data.StructLayout:
         "write": 1,
         "_flags": 7,
         "out_index": cfg.out_index_bits,
-        "_reserved": 8 * PARAM_RECORD_BYTES - 96,
+        "_reserved": 8 * PARAM_RECORD_BYTES - 80 - cfg.out_index_bits,
     })
 
 
