@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,8 +32,9 @@ class Accelerator(wiring.Component):
     silicon, a broadcast or replicated buffer) and by the host, written by the host and by the
     output arbiter (byte granularity).
 
-    Output arbiter: each cycle the lowest-numbered lane with a result at its queue head writes it
-    (one result per cycle); lanes stall on row credits when it falls behind.
+    Output arbiter: one result per cycle is written to the activation SRAM, granted round-robin
+    among the lanes with a result at their queue head; lanes stall on row credits when it falls
+    behind (layers whose rows take fewer than ``L`` cycles each are bound by it).
 
     Ports
     -----
@@ -175,19 +176,28 @@ class Accelerator(wiring.Component):
         with m.If(self.host_act_we):
             m.d.comb += [act_wr.addr.eq(self.host_act_addr), act_wr.data.eq(self.host_act_wdata),
                          act_wr.en.eq(Const((1 << K) - 1, K))]
-        for lane in reversed(range(L)):           # lowest lane wins: assigned last
-            ln = lanes[lane]
-            others_first = [lanes[j].res_valid for j in range(lane)]
-            granted = ln.res_valid & ~self.host_act_we
-            if others_first:
-                granted = granted & ~Cat(*others_first).any()
-            m.d.comb += ln.res_ready.eq(granted)
-        winner_valid = Cat(*[ln.res_valid for ln in lanes]).any() & ~self.host_act_we
+        # Round-robin: grant the first lane with a result at or after the pointer, then move
+        # the pointer past it.
+        req = Cat(*[ln.res_valid for ln in lanes])
+        rr = Signal(range(L))
+        rot = Signal(L)
+        m.d.comb += rot.eq((Cat(req, req) >> rr)[:L])
+        off = Signal(range(L))
+        for i in reversed(range(L)):
+            with m.If(rot[i]):
+                m.d.comb += off.eq(i)
+        sel = Signal(range(L))
+        wrapped = rr + off
+        m.d.comb += sel.eq(Mux(wrapped >= L, wrapped - L, wrapped))
+        winner_valid = req.any() & ~self.host_act_we
+        for lane, ln in enumerate(lanes):
+            m.d.comb += ln.res_ready.eq(winner_valid & (sel == lane))
+        with m.If(winner_valid):
+            m.d.sync += rr.eq(Mux(sel == L - 1, 0, sel + 1))
         w_index = Signal(cfg.out_index_bits)
         w_value = Signal(cfg.act_bits)
-        for lane in reversed(range(L)):
-            with m.If(lanes[lane].res_valid):
-                m.d.comb += [w_index.eq(lanes[lane].res_index), w_value.eq(lanes[lane].res_value)]
+        m.d.comb += [w_index.eq(Array([ln.res_index for ln in lanes])[sel]),
+                     w_value.eq(Array([ln.res_value for ln in lanes])[sel])]
         elem = Signal(cfg.act_addr_bits + k_bits + 1)
         m.d.comb += elem.eq(Cat(Const(0, k_bits), out_base) + w_index)
         with m.If(winner_valid):
