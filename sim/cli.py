@@ -5,11 +5,16 @@ Subcommands
 ``matvec``   build a seeded random sparse layer, compile, simulate, compare bit for bit, report
 ``config``   print (and validate) a hardware configuration, with its derived values
 ``verilog``  write the accelerator's Verilog for a configuration
+
+and the speech-model commands, each in its own module of :mod:`sim.commands` (``register``
+adds the subcommand and sets a ``handler`` that returns the exit status): ``corpus``,
+``train``, ``transcribe``, ``eval``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +22,10 @@ from pathlib import Path
 from rtl.config import ConfigError, HardwareConfig
 
 __all__ = ["main"]
+
+#: Subcommands implemented in ``sim.commands.<name>`` (each module imports its heavy
+#: dependencies inside its handler, so ``zeroskip --help`` stays fast).
+COMMAND_MODULES = ("corpus", "train", "transcribe", "eval")
 
 
 def _hw(spec: str) -> HardwareConfig:
@@ -86,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     vg = sub.add_parser("verilog", help="write the accelerator's Verilog")
     vg.add_argument("--hw", type=_hw, default=HardwareConfig.default(), metavar="tiny|default|FILE.json")
     vg.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"sim.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"sim.commands.{name}":
+                raise
+            continue
+        module.register(sub)
     return p
 
 
@@ -118,6 +136,8 @@ def _print_matvec(r: dict) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if args.command == "config":
         cfg = args.hw
         if args.json:

@@ -1,0 +1,95 @@
+"""Word and character error rates of a recognizer on a corpus manifest.
+
+WER and CER are computed with ``jiwer`` over the whole split (errors summed over utterances,
+divided by the reference words / characters summed over utterances: the corpus-level rate, not a
+mean of per-utterance rates). References and hypotheses are normalized texts (lowercase letters,
+apostrophe, single spaces); an empty hypothesis counts every reference word as deleted.
+
+The report splits the figures by whether an utterance's template was seen in training
+(``template_seen``) or held out (the corpus's generalization test), when the manifest entries
+say so (``held_out`` or ``template`` + a set of training templates).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+__all__ = ["error_rates", "evaluate"]
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict:
+    """Corpus-level WER and CER.
+
+    Returns ``wer``, ``cer`` (fractions), ``words``, ``chars`` (reference totals) and the word
+    ``substitutions``, ``deletions``, ``insertions``.
+    """
+    import jiwer
+
+    if len(refs) != len(hyps):
+        raise ValueError(f"error_rates: {len(refs)} references but {len(hyps)} hypotheses")
+    pairs = [(r.strip(), h.strip()) for r, h in zip(refs, hyps) if r.strip()]
+    if not pairs:
+        raise ValueError("error_rates: no non-empty reference")
+    r = [p[0] for p in pairs]
+    # jiwer refuses empty hypotheses in some versions; an empty string as "" is all deletions.
+    h = [p[1] for p in pairs]
+    words = jiwer.process_words(r, h)
+    chars = jiwer.process_characters(r, h)
+    n_words = sum(len(x.split()) for x in r)
+    n_chars = sum(len(x) for x in r)
+    return {
+        "wer": (words.substitutions + words.deletions + words.insertions) / n_words,
+        "cer": (chars.substitutions + chars.deletions + chars.insertions) / n_chars,
+        "words": n_words, "chars": n_chars, "utterances": len(pairs),
+        "substitutions": words.substitutions, "deletions": words.deletions,
+        "insertions": words.insertions,
+    }
+
+
+def evaluate(entries: Iterable[dict], transcribe: Callable[[dict], str], *,
+             train_templates: set | None = None, progress: bool = True,
+             desc: str = "eval") -> dict:
+    """Run ``transcribe(entry) -> text`` over manifest ``entries`` and score it.
+
+    Parameters
+    ----------
+    entries : iterable of dict
+        Manifest entries with at least ``text``; ``template`` (and optionally ``held_out``)
+        are used for the seen/held-out breakdown.
+    transcribe : callable
+        The recognizer, called once per entry.
+    train_templates : set, optional
+        Templates of the training split; entries whose template is not in it are held out.
+
+    Returns
+    -------
+    dict
+        ``all`` (see :func:`error_rates`), ``seen_templates`` and ``held_out_templates`` (when
+        the breakdown is possible and non-empty), ``seconds``, ``utterances`` (a list of
+        ``{id, ref, hyp}``).
+    """
+    from tqdm import tqdm
+
+    entries = list(entries)
+    t0 = time.perf_counter()
+    rows = []
+    for e in tqdm(entries, desc=desc, unit="utt", disable=not progress):
+        hyp = transcribe(e)
+        rows.append({"id": e.get("id"), "ref": e["text"], "hyp": hyp,
+                     "held_out": _held_out(e, train_templates)})
+    report = {"all": error_rates([r["ref"] for r in rows], [r["hyp"] for r in rows]),
+              "seconds": time.perf_counter() - t0, "utterances": rows}
+    for key, flag in (("seen_templates", False), ("held_out_templates", True)):
+        sub = [r for r in rows if r["held_out"] is flag]
+        if sub:
+            report[key] = error_rates([r["ref"] for r in sub], [r["hyp"] for r in sub])
+    return report
+
+
+def _held_out(entry: dict, train_templates: set | None):
+    if "held_out" in entry:
+        return bool(entry["held_out"])
+    if train_templates is not None and "template" in entry:
+        return entry["template"] not in train_templates
+    return None

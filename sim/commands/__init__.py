@@ -1,0 +1,1 @@
+"""Subcommands of ``zeroskip`` kept in their own modules; each exposes ``register(subparsers)``."""

@@ -1,0 +1,74 @@
+"""``zeroskip corpus`` through ``sim.commands.corpus.register`` on a fresh argparse parser."""
+
+import argparse
+import json
+
+import pytest
+
+from model.corpus import SPLITS, read_manifest
+from sim.commands.corpus import register
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="zeroskip")
+    sub = p.add_subparsers(dest="command", required=True)
+    register(sub)
+    return p
+
+
+def run(argv):
+    args = parser().parse_args(argv)
+    return args.handler(args)
+
+
+def test_help_describes_the_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(["corpus", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for phrase in ("--hours H", "--out DIR", "--seed N", "--workers N", "--json", "eSpeak NG",
+                   "train,dev,test", "disjoint by", "held out", "byte for byte", "examples:"):
+        assert phrase in text, phrase
+
+
+def test_defaults():
+    args = parser().parse_args(["corpus", "--hours", "0.5", "--out", "x"])
+    assert (args.hours, args.out, args.seed, args.workers, args.json, args.progress) == \
+        (0.5, "x", 0, None, False, True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["corpus", "--out", "x"], "required: --hours"),
+    (["corpus", "--hours", "0", "--out", "x"], "must be a positive number of hours"),
+    (["corpus", "--hours", "a", "--out", "x"], "'a' is not a number"),
+    (["corpus", "--hours", "1", "--out", "x", "--workers", "0"], "0 must be positive"),
+])
+def test_bad_arguments(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_json_run_and_rerun(capsys, tmp_path):
+    out = tmp_path / "c"
+    argv = ["corpus", "--hours", "0.001", "--out", str(out), "--seed", "2", "--workers", "1",
+            "--json", "--no-progress"]
+    assert run(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    n = sum(report["splits"][s]["utterances"] for s in SPLITS)
+    assert report["run"]["synthesized"] == n and report["seed"] == 2
+    for s in SPLITS:
+        assert len(read_manifest(out / f"{s}.jsonl")) == report["splits"][s]["utterances"]
+    assert run(argv[:-2] + ["--no-progress"]) == 0  # text output; everything already there
+    text = capsys.readouterr().out
+    assert f"0 synthesized, {n} already there" in text
+    assert "train" in text and "held out" in text
+
+
+def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    argv = ["corpus", "--hours", "0.001", "--out", str(tmp_path / "file"), "--workers", "1"]
+    assert run(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zeroskip corpus: error: cannot create") and "\n" not in err
