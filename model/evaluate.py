@@ -7,7 +7,8 @@ apostrophe, single spaces); an empty hypothesis counts every reference word as d
 
 The report splits the figures by whether an utterance's template was seen in training
 (``template_seen``) or held out (the corpus's generalization test), when the manifest entries
-say so (``held_out`` or ``template`` + a set of training templates).
+say so (``heldout``, as ``zeroskip corpus`` writes, or ``template`` + the set of training
+templates).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def evaluate(entries: Iterable[dict], transcribe: Callable[[dict], str], *,
     Parameters
     ----------
     entries : iterable of dict
-        Manifest entries with at least ``text``; ``template`` (and optionally ``held_out``)
+        Manifest entries with at least ``text``; ``heldout`` or ``template``
         are used for the seen/held-out breakdown.
     transcribe : callable
         The recognizer, called once per entry.
@@ -88,8 +89,9 @@ def evaluate(entries: Iterable[dict], transcribe: Callable[[dict], str], *,
 
 
 def _held_out(entry: dict, train_templates: set | None):
-    if "held_out" in entry:
-        return bool(entry["held_out"])
+    for key in ("heldout", "held_out"):
+        if key in entry:
+            return bool(entry[key])
     if train_templates is not None and "template" in entry:
         return entry["template"] not in train_templates
     return None
