@@ -78,6 +78,8 @@ def evaluate_checkpoint(model, entries, *, beam: int = 1, batch: int = 32, progr
 
     if beam == 1:
         # Batched greedy decoding: decode in length-sorted batches up front, then score.
+        import time
+        t0 = time.perf_counter()
         order = sorted(range(len(entries)), key=lambda i: entries[i].get("duration", 0))
         hyps = {}
         from tqdm import tqdm
@@ -90,8 +92,10 @@ def evaluate_checkpoint(model, entries, *, beam: int = 1, batch: int = 32, progr
             for i, text in zip(idx, greedy_batch(model, padded, lengths)):
                 hyps[i] = text
         key = {id(e): i for i, e in enumerate(entries)}
-        return evaluate(entries, lambda e: hyps[key[id(e)]], train_templates=train_templates,
-                        progress=False, desc=desc)
+        report = evaluate(entries, lambda e: hyps[key[id(e)]], train_templates=train_templates,
+                          progress=False, desc=desc)
+        report["seconds"] = time.perf_counter() - t0
+        return report
 
     def one(e):
         f = features(torch.from_numpy(load_audio(e["audio"])))

@@ -1,0 +1,125 @@
+"""``zeroskip transcribe`` and ``zeroskip eval`` end to end on a small random model.
+
+The model is untrained (its transcripts are noise), so these tests check the commands' contract:
+output fields, n-best ranking, error handling per file, exit statuses, and that ``eval``'s
+figures are the error rates of the hypotheses it reports.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model.audio import write_wav
+from model.checkpoint import save
+from model.evaluate import error_rates
+from model.rnnt import rnnt
+from sim.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("transcribe")
+    torch.manual_seed(0)
+    save(d / "tiny.ckpt", rnnt(preset="tiny"))
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    for i, f0 in enumerate((220.0, 330.0)):
+        audio = 0.3 * np.sin(2 * np.pi * f0 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        write_wav(d / f"a{i}.wav", audio + 0.01 * rng.standard_normal(len(t)))
+    write_wav(d / "silent.wav", np.zeros(8000))
+    (d / "text.wav").write_text("not audio at all\n")
+    (d / "empty.wav").write_bytes(b"")
+    lines = [{"id": f"u{i}", "audio": f"a{i}.wav", "text": text, "duration": 1.0, "voice": "x",
+              "speed": 175, "pitch": 50, "snr_db": None, "template": f"t.{i}", "split": "test",
+              "heldout": bool(i)} for i, text in enumerate(("turn on the light", "call bob"))]
+    (d / "test.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return d
+
+
+def test_json_fields_and_nbest(files, capsys):
+    code = main(["transcribe", "--model", str(files / "tiny.ckpt"), "--beam", "3", "--nbest", "3",
+                 "--json", str(files / "a0.wav"), str(files / "a1.wav")])
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [o["audio"] for o in out] == [str(files / "a0.wav"), str(files / "a1.wav")]
+    for o in out:
+        scores = [h["score"] for h in o["nbest"]]
+        assert 1 <= len(o["nbest"]) <= 3
+        assert scores == sorted(scores, reverse=True)
+        assert len({h["text"] for h in o["nbest"]}) == len(o["nbest"])
+        assert o["text"] == o["nbest"][0]["text"]
+        assert o["duration"] == pytest.approx(1.0)
+
+
+def test_bad_files_are_reported_and_the_rest_transcribed(files, capsys):
+    args = ["transcribe", "--model", str(files / "tiny.ckpt"), "--beam", "1", "--json"]
+    names = ["text.wav", "a0.wav", "empty.wav", "silent.wav", "missing.wav", "a1.wav"]
+    code = main(args + [str(files / n) for n in names])
+    cap = capsys.readouterr()
+    done = [json.loads(x)["audio"] for x in cap.out.splitlines()]
+    assert code == 1
+    assert done == [str(files / "a0.wav"), str(files / "a1.wav")]
+    errors = cap.err.strip().splitlines()
+    assert len(errors) == 4
+    assert "text.wav is not an audio file" in errors[0]
+    assert "empty.wav is empty" in errors[1]
+    assert "silent.wav is silent" in errors[2]
+    assert "missing.wav" in errors[3]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: d / "nope.ckpt", "does not exist"),
+    (lambda d: d / "text.wav", "not a zeroskip checkpoint"),
+])
+def test_unusable_model_is_exit_2(files, capsys, make, match):
+    code = main(["transcribe", "--model", str(make(files)), str(files / "a0.wav")])
+    assert code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_truncated_checkpoint_is_exit_2(files, capsys, tmp_path):
+    blob = (files / "tiny.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(blob[:len(blob) // 2])
+    assert main(["transcribe", "--model", str(tmp_path / "cut.ckpt"), str(files / "a0.wav")]) == 2
+    assert "cut.ckpt" in capsys.readouterr().err
+
+
+def test_nbest_above_beam_is_a_usage_error(files, capsys):
+    code = main(["transcribe", "--model", str(files / "tiny.ckpt"), "--beam", "2", "--nbest", "3",
+                 str(files / "a0.wav")])
+    assert code == 2
+    assert "--nbest 3 is more than the beam width 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("beam", [1, 2])
+def test_eval_reports_the_error_rates_of_its_hypotheses(files, capsys, tmp_path, beam):
+    out = tmp_path / "report.json"
+    code = main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--beam", str(beam), "--json", "--no-progress",
+                 "--out", str(out)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    full = json.loads(out.read_text())
+    utts = full["utterances"]
+    assert [u["ref"] for u in utts] == ["turn on the light", "call bob"]
+    assert summary["all"] == error_rates([u["ref"] for u in utts], [u["hyp"] for u in utts])
+    assert summary["seen_templates"]["utterances"] == 1
+    assert summary["held_out_templates"]["utterances"] == 1
+
+
+def test_eval_bad_manifest(files, capsys, tmp_path):
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    assert main(["eval", "--manifest", str(tmp_path / "bad.jsonl"),
+                 "--model", str(files / "tiny.ckpt")]) == 2
+    assert "bad.jsonl" in capsys.readouterr().err
+
+
+def test_error_rates_by_hand():
+    r = error_rates(["turn on the light", "call bob"], ["turn the lights", ""])
+    # words: "on" deleted, "light" -> "lights" substituted; "call bob" deleted: 1 S + 3 D of 6
+    assert (r["substitutions"], r["deletions"], r["insertions"], r["words"]) == (1, 3, 0, 6)
+    assert r["wer"] == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        error_rates(["a", "b"], ["a"])
