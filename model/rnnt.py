@@ -53,7 +53,12 @@ differ by one code on exact ties).
 1. **Features**: the int8 code ``q`` of :func:`model.frontend.features_int8`, value
    ``(q + Z) * 3/32`` with ``Z = FEATURE_ZERO_POINT = -20``. In the first layer the column step
    is ``3/32`` and the input code is ``q + Z``; the hardware feeds ``q`` and folds
-   ``Z * sum_{c < F} Wq[r, c]`` into ``bias_q[r]`` (exact).
+   ``Z * sum_{c < F} Wq[r, c]`` into ``bias_q[r]`` (exact). Every other LSTM input (an ``h`` or
+   the embedding) has the step 1/128 of the recurrent half, so ``[x; h]`` shares one step; in
+   the first layer the two halves keep their own steps and the difference is folded into the
+   weight columns (``col_step``), so the hardware still runs one matrix-vector product over the
+   concatenated int8 codes. (One shared step there would have to cover the features' range of
+   about +-14 and would leave ``h`` in ``(-1, 1)`` only about 21 codes.)
 2. **LSTM layer** (every encoder layer and the prediction LSTM), per step::
 
        z_q   = [x_q; h_q(t-1)]                    int8 codes; col_step 1/128 for h (and for
@@ -139,6 +144,32 @@ _FEAT_LO, _FEAT_HI = ACT_MIN + FEATURE_ZERO_POINT, ACT_MAX + FEATURE_ZERO_POINT
 
 # -- layers -------------------------------------------------------------------------------------
 
+def _quantized(layer) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W, b)`` of a matrix layer as used in its forward pass (see ``weight_bias``).
+
+    Without autograd (decoding) the result is cached until a parameter or buffer the result
+    depends on changes in place (tensor version counters) or is replaced.
+    """
+    bits = int(layer.w_bits)
+    if torch.is_grad_enabled():
+        layer._wcache = None
+    else:
+        deps = [t for t in (layer.weight, layer.bias, layer.col_step,
+                            getattr(layer, "in_mean", None), getattr(layer, "in_std", None))
+                if t is not None]
+        key = (bits, tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in deps))
+        cache = getattr(layer, "_wcache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
+    w, b = layer.effective_weight()
+    if bits:
+        w, w_step = fake_quant_weight(w, bits, layer.col_step)
+        b = fake_quant_bias(b, w_step)
+    if not torch.is_grad_enabled():
+        layer._wcache = (key, (w, b))
+    return w, b
+
+
 class QLinear(nn.Module):
     """``y = x W^T + b`` with optional per-row fake-quantized weights.
 
@@ -169,12 +200,7 @@ class QLinear(nn.Module):
 
     def weight_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(W, b)`` as used in the forward pass: fake-quantized when ``w_bits`` is set."""
-        w, b = self.effective_weight()
-        bits = int(self.w_bits)
-        if not bits:
-            return w, b
-        wq, w_step = fake_quant_weight(w, bits, self.col_step)
-        return wq, fake_quant_bias(b, w_step)
+        return _quantized(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (..., C) -> (..., R)``."""
@@ -346,12 +372,7 @@ class QLSTM(nn.Module):
 
     def weight_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(W, b)`` as used in the forward pass: fake-quantized when ``w_bits`` is set."""
-        w, b = self.effective_weight()
-        bits = int(self.w_bits)
-        if not bits:
-            return w, b
-        wq, w_step = fake_quant_weight(w, bits, self.col_step)
-        return wq, fake_quant_bias(b, w_step)
+        return _quantized(self)
 
     def forward(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None,
                 quant: bool = False):

@@ -137,6 +137,10 @@ def test_acos_regularizer_sums_quantized_matrices():
     assert float(r.detach()) == pytest.approx(expect)
     r.backward()
     assert m.out.weight.grad is None and m.encoder[0].weight.grad is not None
+    # 8-bit matrices count 7/127 of their penalty: one lambda for both widths
+    m.set_quantization(w_bits=8, overrides={n: None for n in m.matrices() if n != "out"})
+    w = (m.out.effective_weight()[0] * m.out.col_step).detach()
+    assert float(acos_regularizer(m).detach()) == pytest.approx(7 / 127 * float(acos_penalty(w, 8)))
 
 
 def test_acos_lambda_schedule():

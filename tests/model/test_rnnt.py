@@ -324,3 +324,22 @@ def test_quant_spec_lists_every_matrix():
     assert spec["layers"]["out"]["w_bits"] == 8
     assert spec["layers"]["out"]["out_step"] == m.logit_observer.step
     assert spec["layers"]["pred_lstm"]["gate_steps"]["g"] == 1 / 32
+
+
+def test_inference_weight_cache_follows_parameter_updates():
+    m = _model(4)
+    x = _features(1, 6, seed=6).double()
+    with torch.no_grad():
+        a, _, _ = m.transcribe(x)
+        m.enc_proj.weight.mul_(2.0)                          # in place: version changes
+        b, _, _ = m.transcribe(x)
+        m.enc_proj.weight.data = m.enc_proj.weight.data * 0.5   # replaced storage
+        c, _, _ = m.transcribe(x)
+        m.set_quantization(w_bits=8)
+        d, _, _ = m.transcribe(x)
+    fresh = _model(8)
+    with torch.no_grad():
+        e, _, _ = fresh.transcribe(x)
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(c, a)
+    torch.testing.assert_close(d, e)
