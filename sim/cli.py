@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from rtl.config import ConfigError, HardwareConfig
+from .argtypes import positive_int as _positive
 
 __all__ = ["main"]
 
@@ -42,16 +43,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"{v} is outside [0, 1]")
-    return v
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be positive")
     return v
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from ..argtypes import positive_int as _positive
 
 __all__ = ["register", "run"]
 
@@ -40,16 +41,6 @@ def _hours(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0 or v != v or v == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of hours")
-    return v
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be positive")
     return v
 
 

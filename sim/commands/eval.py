@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .transcribe import add_model_argument, resolve_model
+from ..argtypes import positive_int as _positive
 
 __all__ = ["register", "run", "evaluate_checkpoint"]
 
@@ -24,16 +25,6 @@ examples:
   zeroskip eval --manifest build/corpus/main/test.jsonl --model build/models/fp32.ckpt --json
   zeroskip eval --manifest build/corpus/main/test.jsonl --baseline pocketsphinx --limit 500
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be positive")
-    return v
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from ..argtypes import nonnegative_float as _nonnegative_float
+from ..argtypes import nonnegative_int as _nonnegative
+from ..argtypes import positive_float as _positive_float
+from ..argtypes import positive_int as _positive
 
 __all__ = ["register", "run"]
 
@@ -36,26 +40,6 @@ examples:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be positive")
-    return v
-
-
-def _nonnegative(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} must not be negative")
-    return v
-
-
 def _fraction(text: str) -> float:
     try:
         v = float(text)
@@ -63,26 +47,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 < v < 1.0:
         raise argparse.ArgumentTypeError(f"{v} must be between 0 and 1 (exclusive)")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{v} must be a positive number")
-    return v
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{v} must be a non-negative number")
     return v
 
 

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from ..argtypes import positive_int as _positive
 
 __all__ = ["register", "run", "DEFAULT_MODEL", "resolve_model"]
 
@@ -29,16 +30,6 @@ examples:
   zeroskip transcribe --json --nbest 3 examples/01.wav
   zeroskip transcribe --model build/models/fp32.ckpt --beam 1 speech.flac
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be positive")
-    return v
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
