@@ -371,6 +371,7 @@ def plot_curves(history: dict, path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     steps, loss = history.get("steps", []), history.get("loss", [])
@@ -396,6 +397,7 @@ def plot_curves(history: dict, path) -> None:
         b.plot(xs, [100 * e["dev_cer"] for e in ep if e.get("dev_wer") is not None], "s--",
                label="dev CER")
         b.legend(fontsize=8)
+    b.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     b.set_xlabel("epoch")
     b.set_ylabel("%")
     b.grid(alpha=0.3)
@@ -507,8 +509,10 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
         history["phases"]["QAT"] = (sched.qat_start, total)
     if pruner is not None:
         history["phases"]["pruning"] = (sched.prune_start, sched.prune_end)
-    history["title"] = (f"{cfg.preset}, w_bits={cfg.w_bits}, qat={cfg.qat}, "
-                        f"sparsity={cfg.sparsity}, seed={cfg.seed}")
+    mode = ("fp32" if not cfg.w_bits else
+            f"{cfg.w_bits}-bit {'QAT' if cfg.qat else 'fp32 training, then PTQ'}")
+    history["title"] = (f"{cfg.preset} preset, {mode}, sparsity {cfg.sparsity or 0}, "
+                        f"seed {cfg.seed}")
 
     def train_state(ep, b):
         return dict(config=cfg.to_dict(), step=step, epoch=ep, batch=b,

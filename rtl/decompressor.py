@@ -21,6 +21,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .bits import field_select
 from .config import PARAM_RECORD_BYTES, HardwareConfig
 
 __all__ = ["Decompressor", "reference_load", "load_cycles", "LoadTrace", "buffer_bytes"]
@@ -90,11 +91,16 @@ class Decompressor(wiring.Component):
       level.
     * **Parse.** From the bottom of the buffer: weight mode takes ``size = K/8 +
       ceil(popcount(bitmap)*weight_bits/8)``, parameter mode ``size = 16``. When ``size`` bytes
-      are buffered, the bottom ``max(K*(1+weight_bits), 128)`` bits go to the pipeline register
-      and ``size`` bytes are shifted out, in the same cycle as a DRAM word is appended.
-    * **Expand** (the next cycle, from the pipeline register): ``dense[k] = bitmap[k] ?
-      value[popcount(bitmap[0:k])] : 0`` (Kogge-Stone prefix popcounts, a ``k+1``-way mux per
-      weight); ``wr_*`` are driven for that one cycle.
+      are buffered, the record goes to the pipeline register and ``size`` bytes are shifted
+      out, in the same cycle as a DRAM word is appended. A weight record is expanded on its way
+      into the register: ``dense[k] = bitmap[k] ? value[popcount(bitmap[0:k])] : 0``
+      (Kogge-Stone prefix popcounts, a ``k+1``-way mux per weight); a parameter record is
+      registered as it is. The register loads only in the cycles a record is taken, so a
+      compiled simulator evaluates the expansion only then (it evaluates logic *after* a
+      register on every clock edge).
+    * **Write** (the next cycle, from the pipeline register): ``wr_*`` are driven for that one
+      cycle. ``wr_wdata`` / ``wr_pdata`` hold the last record of their kind; they are only
+      meaningful with their strobe.
 
     Timing contract
     ---------------
@@ -226,7 +232,6 @@ class Decompressor(wiring.Component):
         L = cfg.lanes
         tgt = _target_bits(cfg)
         cap = self.buffer_bytes
-        rec_bits = max(K * (1 + wb), 8 * PARAM_RECORD_BYTES)
         max_size = max(cfg.max_compressed_word_bytes, PARAM_RECORD_BYTES)
         fill_bits = cap.bit_length()
         size_bits = max_size.bit_length()
@@ -327,38 +332,48 @@ class Decompressor(wiring.Component):
                 fill.eq(0),
             ]
 
-        # -- pipeline register ----------------------------------------------------------------
+        # -- expand, into the pipeline register ------------------------------------------------
+        # dense[k] = bitmap[k] ? value[popcount(bitmap[0:k])] : 0, computed from the bottom of
+        # the buffer and registered only in the cycles a weight record is taken: a compiled
+        # simulator evaluates the K muxes under that enable instead of on every clock edge.
+        bitmap_p = buf[:K]
+        values_p = buf[K:K + K * wb]
+        prefix = _exclusive_prefix_popcounts([bitmap_p[k] for k in range(K)])
+        dense = []
+        for k in range(K):
+            # value index popcount(bitmap[0:k]) <= k: a (k+1)-way mux
+            if k:
+                v = field_select(m, values_p[:(k + 1) * wb], prefix[k][:max(1, k.bit_length())],
+                                 wb, k + 1, name=f"expand{k}")
+            else:
+                v = values_p[:wb]
+            dense.append(Mux(bitmap_p[k], v, 0))
+
         s1_valid = Signal()
         s1_params = Signal()
-        s1_data = Signal(rec_bits)
+        s1_wdata = Signal(cfg.wword_bits)
+        s1_pdata = Signal(8 * PARAM_RECORD_BYTES)
         s1_lane = Signal(cfg.lane_bits)
         s1_addr = Signal(tgt)
         m.d.sync += s1_valid.eq(take)
         with m.If(take):
             m.d.sync += [
                 s1_params.eq(mode_params),
-                s1_data.eq(buf[:rec_bits]),
                 s1_lane.eq(lane),
                 s1_addr.eq(addr),
             ]
-
-        # -- expand -------------------------------------------------------------------------
-        s1_bitmap = s1_data[:K]
-        s1_values = s1_data[K:K + K * wb]
-        prefix = _exclusive_prefix_popcounts([s1_bitmap[k] for k in range(K)])
-        dense = []
-        for k in range(K):
-            # value index popcount(bitmap[0:k]) <= k: a (k+1)-way mux
-            v = s1_values[:(k + 1) * wb].word_select(prefix[k], wb) if k else s1_values[:wb]
-            dense.append(Mux(s1_bitmap[k], v, 0))
+            with m.If(mode_params):
+                m.d.sync += s1_pdata.eq(buf[:8 * PARAM_RECORD_BYTES])
+            with m.Else():
+                m.d.sync += s1_wdata.eq(Cat(*dense))
 
         m.d.comb += [
             self.busy.eq(run | s1_valid),
             self.wr_lane.eq(s1_lane),
             self.wr_addr.eq(s1_addr),
-            self.wr_wdata.eq(Cat(*dense)),
+            self.wr_wdata.eq(s1_wdata),
             self.wr_wen.eq(s1_valid & ~s1_params),
-            self.wr_pdata.eq(s1_data[:8 * PARAM_RECORD_BYTES]),
+            self.wr_pdata.eq(s1_pdata),
             self.wr_pen.eq(s1_valid & s1_params),
         ]
         return m

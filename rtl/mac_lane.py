@@ -9,37 +9,11 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from .bits import field_select, lowest_set_index, popcount, tree_sum
 from .config import HardwareConfig
 from .memfmt import param_record_layout
 
-__all__ = ["MacLane", "tree_sum", "tree_or"]
-
-
-def tree_sum(values):
-    """Balanced adder tree over a list of Amaranth values (shallower than Python's ``sum``)."""
-    values = list(values)
-    if not values:
-        return Const(0, 1)
-    while len(values) > 1:
-        nxt = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
-        if len(values) % 2:
-            nxt.append(values[-1])
-        values = nxt
-    return values[0]
-
-
-def tree_or(values):
-    values = list(values)
-    while len(values) > 1:
-        nxt = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
-        if len(values) % 2:
-            nxt.append(values[-1])
-        values = nxt
-    return values[0]
-
-
-def popcount(value, width):
-    return tree_sum(value[i] for i in range(width))
+__all__ = ["MacLane"]
 
 
 class MacLane(wiring.Component):
@@ -53,8 +27,9 @@ class MacLane(wiring.Component):
 
         S0  address generation: weight, activation reads (1-cycle SRAM latency)
         S1  issue: nonzero mask of the word; each cycle the M lowest remaining pairs are
-            selected (isolate-lowest-set-bit chain) and the word retires once none remain, so
-            a word costs max(1, ceil(nnz / M)) cycles and the next word's read overlaps it
+            selected (clear-lowest-set-bit chain, trailing-zero counts as operand indices) and
+            the word retires once none remain, so a word costs max(1, ceil(nnz / M)) cycles
+            and the next word's read overlaps it
         S2  M multiplies, summed and accumulated (acc_bits, wrapping); on a row's last word
             the row's parameter record is read
         R1  t = acc + bias          R2  p = t * mult          R3  round and shift
@@ -94,6 +69,12 @@ class MacLane(wiring.Component):
         with a nonzero weight (zero in dense mode).
     st_wsram_read, st_act_read : Out(1)
         SRAM read strobes.
+    tot_skip_w, tot_skip_a : Out(cfg.counter_bits)
+        Running totals (since reset, wrapping) of ``st_skip_w`` / ``st_skip_a`` over all
+        earlier cycles, for the top's counters. The popcounts behind them are evaluated only on
+        a word's first issue cycle (a register enable), so a compiled simulator skips them in
+        dense mode and while the lane is idle; ``st_skip_*`` are for testbenches and cost
+        nothing when unused.
     """
 
     #: Rows a lane may have in flight between its issue stage and the output queue.
@@ -132,6 +113,8 @@ class MacLane(wiring.Component):
             "st_skip_a": Out(range(cfg.k + 1)),
             "st_wsram_read": Out(1),
             "st_act_read": Out(1),
+            "tot_skip_w": Out(cfg.counter_bits),
+            "tot_skip_a": Out(cfg.counter_bits),
         })
 
     @property
@@ -169,25 +152,23 @@ class MacLane(wiring.Component):
         s1_row = Signal.like(row)
         rem = Signal(K)
 
-        w_fields = [self.w_rd_data.word_select(k, WB).as_signed() for k in range(K)]
-        a_fields = [self.a_rd_data.word_select(k, AB).as_signed() for k in range(K)]
         wnz = Signal(K)
         anz = Signal(K)
         m.d.comb += [
-            wnz.eq(Cat(*[f != 0 for f in w_fields])),
-            anz.eq(Cat(*[f != 0 for f in a_fields])),
+            wnz.eq(Cat(*[self.w_rd_data.word_select(k, WB) != 0 for k in range(K)])),
+            anz.eq(Cat(*[self.a_rd_data.word_select(k, AB) != 0 for k in range(K)])),
         ]
         mask = Signal(K)
         m.d.comb += mask.eq(Mux(s1_fresh, Mux(dense, Const((1 << K) - 1, K), wnz & anz), rem))
 
-        # Select the M lowest set bits: isolate the lowest with m & -m, clear it with m & (m-1).
-        onehots = []
+        # Select the M lowest set bits: multiplier i takes the lowest set bit of ``pending[i]``
+        # (the mask with the i lowest set bits cleared, ``p & (p - 1)`` each step).
+        pending = []
         cur = mask
         for i in range(M):
-            oh = Signal(K, name=f"sel{i}")
+            pending.append(cur)
             nxt = Signal(K, name=f"rem{i}")
-            m.d.comb += [oh.eq(cur & (~cur + 1)[:K]), nxt.eq(cur & (cur - 1)[:K])]
-            onehots.append(oh)
+            m.d.comb += nxt.eq(cur & (cur - 1)[:K])
             cur = nxt
         new_rem = cur
         word_done = Signal()
@@ -236,10 +217,15 @@ class MacLane(wiring.Component):
         m.d.comb += [
             self.st_busy.eq(s1_valid),
             self.st_stall.eq(active & ~s1_valid & s0_work),
-            self.st_macs.eq(Mux(s1_valid, tree_sum(oh != 0 for oh in onehots), 0)),
+            self.st_macs.eq(Mux(s1_valid, tree_sum(p != 0 for p in pending), 0)),
             self.st_skip_w.eq(Mux(first_cycle, popcount(~wnz, K), 0)),
             self.st_skip_a.eq(Mux(first_cycle, popcount(wnz & ~anz, K), 0)),
         ]
+        with m.If(first_cycle):
+            m.d.sync += [
+                self.tot_skip_w.eq(self.tot_skip_w + popcount(~wnz, K)),
+                self.tot_skip_a.eq(self.tot_skip_a + popcount(wnz & ~anz, K)),
+            ]
 
         # Parameter read for a row whose last word retires now: data arrives with S2.
         m.d.comb += [self.p_rd_addr.eq(p_base + s1_row),
@@ -256,17 +242,18 @@ class MacLane(wiring.Component):
             s2_first.eq(s1_valid & s1_fresh & s1_first),
             s2_last.eq(s1_valid & s1_last & word_done),
         ]
-        # One-hot to index by OR-ing the bits whose index has bit b set; then one part-select
-        # per operand (a shifter) rather than a K-input AND-OR per field.
-        kb = max(1, (K - 1).bit_length())
-        for i, oh in enumerate(onehots):
-            idx = Signal(kb, name=f"sel{i}_idx")
-            m.d.comb += idx.eq(Cat(*[tree_or([oh[k] for k in range(K) if (k >> b) & 1])
-                                     for b in range(kb)]))
-            any_sel = oh != 0
+        # Operand selection: the index of each multiplier's pair (a trailing-zero count), then
+        # a two-level mux per operand (see rtl.bits: both are cheap to simulate, unlike a
+        # one-hot-to-index OR tree or a variable shift of the whole word).
+        for i, p in enumerate(pending):
+            idx = Signal(max(1, (K - 1).bit_length()), name=f"sel{i}_idx")
+            m.d.comb += idx.eq(lowest_set_index(m, p, K, name=f"sel{i}"))
+            any_sel = p != 0
+            w_sel = field_select(m, self.w_rd_data, idx, WB, K, name=f"sel{i}_w")
+            a_sel = field_select(m, self.a_rd_data, idx, AB, K, name=f"sel{i}_a")
             m.d.sync += [
-                s2_w[i].eq(Mux(any_sel, self.w_rd_data.word_select(idx, WB).as_signed(), 0)),
-                s2_a[i].eq(Mux(any_sel, self.a_rd_data.word_select(idx, AB).as_signed(), 0)),
+                s2_w[i].eq(Mux(any_sel, w_sel.as_signed(), 0)),
+                s2_a[i].eq(Mux(any_sel, a_sel.as_signed(), 0)),
             ]
         acc = Signal(signed(cfg.acc_bits))
         acc_next = Signal(signed(cfg.acc_bits))

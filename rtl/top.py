@@ -7,11 +7,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .bits import tree_sum
 from .config import HardwareConfig
 from .controller import Controller
 from .decompressor import Decompressor
 from .isa import instruction_layout
-from .mac_lane import MacLane, tree_sum
+from .mac_lane import MacLane
 from .memfmt import param_record_layout
 
 __all__ = ["Accelerator", "COUNTERS", "LANE_COUNTERS"]
@@ -214,12 +215,18 @@ class Accelerator(wiring.Component):
             "wsram_reads": tree_sum(ln.st_wsram_read for ln in lanes),
             "act_reads": tree_sum(ln.st_act_read for ln in lanes),
             "macs": tree_sum(ln.st_macs for ln in lanes),
-            "skip_zero_w": tree_sum(ln.st_skip_w for ln in lanes),
-            "skip_zero_a": tree_sum(ln.st_skip_a for ln in lanes),
         }
         for name in COUNTERS:
             port = getattr(self, f"cnt_{name}")
-            m.d.sync += port.eq(port + incr[name])
+            if name in incr:
+                m.d.sync += port.eq(port + incr[name])
+        # The skip counters are the sums of the lanes' running totals (equal, cycle for cycle,
+        # to accumulating the lanes' per-cycle st_skip_*): the lanes evaluate their popcounts
+        # only on the cycles that have something to count (see MacLane.tot_skip_w).
+        m.d.comb += [
+            self.cnt_skip_zero_w.eq(tree_sum(ln.tot_skip_w for ln in lanes)),
+            self.cnt_skip_zero_a.eq(tree_sum(ln.tot_skip_a for ln in lanes)),
+        ]
         for lane, ln in enumerate(lanes):
             busy = getattr(self, f"cnt_lane_busy_{lane}")
             stall = getattr(self, f"cnt_lane_stall_{lane}")

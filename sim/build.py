@@ -30,6 +30,28 @@ Decisions
   ``-O3 -march=native``, ``--threads 2``, ``--flatten`` and Verilator's ``-O3``/``--x-assign
   fast`` made no measurable difference on this design (its evaluation, not VPI or Python,
   is the cost: > 90 % of the profile).
+* **What the Verilated model spends its time on** (``perf`` on a ``-g`` build, default
+  configuration). Verilator evaluates *all* combinational logic after every clock edge, idle
+  or not (the LOAD phase, lanes idle, ran at the same speed as dense MATVECs), and Amaranth
+  lowers bit-level wiring (constant masks, concatenations of 1-bit results) to one C++
+  operation per bit. So the cost per cycle is roughly the size of the design's
+  combinational C++, and the profile is flat (no line above ~1 %). The big items were, per
+  lane: the one-hot-to-index OR trees of the operand selection, variable part-selects
+  that shift the whole 256/512-bit SRAM word (``VL_SHIFTR_WWI``), the skipped-pair popcounts
+  (an adder tree of 64 single bits, every cycle, masked afterwards); and the decompressor's
+  expansion (64 variable muxes on the registered record, every cycle). RTL changes, same
+  cycle-level behaviour (every test, cycle count and counter unchanged): trailing-zero
+  counts by binary search and two-level (machine-word chunk, then field) operand muxes
+  (:mod:`rtl.bits`); the skip counters accumulate in each lane under the "first issue cycle
+  of a sparse word" enable and the top adds the lanes' totals (free in dense mode and when
+  idle); the decompressor expands a weight record on its way *into* the pipeline register,
+  under the "record taken" enable. Measured back to back (same load, ``sim.speed --hw
+  default``, 100 dense MATVECs, 1.64 M cycles): 104 k -> 162 k cycles/s on a quiet machine;
+  56-67 k -> 104-110 k with the machine loaded; LOAD phase 1.3-1.5x. Still the bottleneck:
+  each lane's zero detection (2K comparators on the SRAM read data) and the other per-cycle
+  issue logic, ~16 x a few hundred C++ operations per cycle; Verilator's DFG pass
+  merges duplicated copies of it back into unconditional temporaries (tried: no gain), and
+  ``-fno-dfg`` is 2.7x *slower* (60 k) with a 4-minute build.
 * **Icarus and time zero.** See :func:`_icarus_time_zero_fix`.
 """
 
