@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 APT_PKGS := iverilog liblz4-dev
 
-.PHONY: demo test bench clean setup
+.PHONY: demo test bench clean setup examples model model-all accuracy
 
 setup: $(STAMP)
 
@@ -25,6 +25,45 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+# -- the speech model (issue 3): corpus -> fp32 -> fine-tuned QAT / pruned variants ----------
+# Every step resumes where it stopped (rerun the same target); each training run leaves
+# CKPT, CKPT.last (resumable state) and CKPT.png (curves) under build/models/. One core each:
+# about 20 min per fp32 epoch on the 16 h training split.
+ZS        := .venv/bin/zeroskip
+CORPUS    := build/corpus/main
+MODELS    := build/models
+FP32_EPOCHS := 12
+FT_EPOCHS := 4
+TRAIN     := $(ZS) train --corpus $(CORPUS) --dev-limit 400 --threads 1 --no-progress
+
+examples: $(STAMP)
+	$(ZS) corpus --examples 8 --out examples
+
+$(CORPUS)/corpus.json: | $(STAMP)
+	$(ZS) corpus --hours 20 --out $(CORPUS)
+
+$(MODELS)/fp32.done: $(CORPUS)/corpus.json
+	$(TRAIN) --out $(MODELS)/fp32.ckpt --epochs $(FP32_EPOCHS) && touch $@
+
+$(MODELS)/qat8.done $(MODELS)/qat4.done: $(MODELS)/qat%.done: $(MODELS)/fp32.done
+	$(TRAIN) --out $(MODELS)/qat$*.ckpt --init $(MODELS)/fp32.ckpt --w-bits $* \
+	  --epochs $(FT_EPOCHS) && touch $@
+
+$(MODELS)/qat4-s%.done: $(MODELS)/fp32.done
+	$(TRAIN) --out $(MODELS)/qat4-s$*.ckpt --init $(MODELS)/fp32.ckpt --w-bits 4 \
+	  --sparsity 0.$* --epochs $(FT_EPOCHS) && touch $@
+
+# The shipped default: 4-bit QAT, 80 % gradual sparsity, fine-tuned from the fp32 model.
+model: $(MODELS)/qat4-s80.done
+	mkdir -p models && cp $(MODELS)/qat4-s80.ckpt models/default.ckpt
+
+model-all: model $(MODELS)/qat8.done $(MODELS)/qat4.done $(MODELS)/qat4-s50.done \
+           $(MODELS)/qat4-s90.done
+
+# The README's accuracy table (every variant above, post-training baselines, PocketSphinx).
+accuracy: $(STAMP)
+	$(PY) benchmarks/accuracy.py --readme
 
 bench: $(STAMP)
 	$(PY) benchmarks/matvec.py

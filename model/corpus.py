@@ -103,7 +103,7 @@ __all__ = [
     "Template", "Utterance", "Rendering", "Synthesizer", "CorpusError",
     "templates", "heldout_templates", "voice_splits", "available_voices", "speech_text",
     "sentences", "estimate_duration", "plan_corpus", "render", "make_noise",
-    "generate_corpus", "read_manifest",
+    "generate_corpus", "read_manifest", "plan_examples", "make_examples",
 ]
 
 #: Sample rate of the corpus audio (Hz).
@@ -1032,3 +1032,64 @@ def _summary(plan: dict[str, list[Utterance]], durations: dict[str, float], *, s
         },
         "versions": _versions(voices["version"]),
     }
+
+
+# -- examples ---------------------------------------------------------------------------------
+
+#: Example utterances: this long (estimated seconds) at most, at least this many from templates
+#: held out of training.
+EXAMPLE_MAX_SECONDS = 4.5
+EXAMPLE_MIN_HELDOUT = 2
+
+
+def plan_examples(count: int = 8, *, seed: int = 0, voices: dict | None = None
+                  ) -> list[Utterance]:
+    """The example utterances: the first ``count`` of the corpus's *test* split (so unseen
+    voices and sentences, the same utterances as ``test.jsonl`` of any corpus made with this
+    seed) that are at most :data:`EXAMPLE_MAX_SECONDS` long, with one intent each as long as
+    that is possible and at least :data:`EXAMPLE_MIN_HELDOUT` from held-out templates.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
+        raise CorpusError(f"count must be an int from 1 to 50, got {count!r}")
+    test = plan_corpus(hours=max(0.5, count / 40), seed=seed, voices=voices)["test"]
+    short = [u for u in test if u.estimated_duration <= EXAMPLE_MAX_SECONDS]
+    need_held = min(EXAMPLE_MIN_HELDOUT, count)
+    chosen: list[Utterance] = []
+    for u in short:                                # held-out templates first, distinct intents
+        if len(chosen) < need_held and u.heldout and u.intent not in {c.intent for c in chosen}:
+            chosen.append(u)
+    for u in short:                                # then one per intent, in test order
+        if len(chosen) < count and u not in chosen \
+                and u.intent not in {c.intent for c in chosen}:
+            chosen.append(u)
+    for u in short:                                # then anything
+        if len(chosen) < count and u not in chosen:
+            chosen.append(u)
+    if len(chosen) < count:
+        raise CorpusError(f"only {len(chosen)} test utterances are short enough for examples")
+    return sorted(chosen, key=lambda u: u.id)
+
+
+def make_examples(out_dir, *, count: int = 8, seed: int = 0) -> list[dict]:
+    """Synthesize :func:`plan_examples` into ``out_dir``: ``NN-intent.wav`` each, and
+    ``manifest.jsonl`` (a corpus manifest, so ``zeroskip eval --manifest`` reads it) plus
+    ``transcripts.txt`` (``file<TAB>text``). Byte-deterministic; returns the manifest rows.
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CorpusError(f"cannot create {out}: {e.strerror}") from None
+    rows = []
+    with Synthesizer() as synth:
+        for n, utt in enumerate(plan_examples(count, seed=seed), 1):
+            name = f"{n:02d}-{utt.intent}.wav"
+            audio = synth.render(utt).audio
+            _write_wav(out / name, audio)
+            row = _manifest_row(utt, audio.size / SAMPLE_RATE)
+            row["audio"] = name
+            rows.append(row)
+    _write_text_atomic(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    _write_text_atomic(out / "transcripts.txt",
+                       "".join(f"{r['audio']}\t{r['text']}\n" for r in rows))
+    return rows

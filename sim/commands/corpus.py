@@ -31,7 +31,11 @@ _EPILOG = """\
 examples:
   zeroskip corpus --hours 0.01 --out build/corpus/tiny        # about fifteen utterances
   zeroskip corpus --hours 20 --out build/corpus/main --seed 0  # the training corpus
-"""
+  zeroskip corpus --examples 8 --out examples                # the shipped example WAVs
+
+--examples N writes N short utterances of the test split (unseen voices and sentences, some
+from held-out templates) as DIR/NN-intent.wav, with DIR/manifest.jsonl (for `zeroskip eval
+--manifest`) and DIR/transcripts.txt."""
 
 
 def _hours(text: str) -> float:
@@ -50,8 +54,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         "corpus", help="synthesize the voice-assistant speech corpus (eSpeak NG)",
         description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hours", type=_hours, required=True, metavar="H",
-                   help="total audio over all splits, in hours (fractions like 0.002 work)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--hours", type=_hours, metavar="H",
+                      help="total audio over all splits, in hours (fractions like 0.002 work)")
+    what.add_argument("--examples", type=_positive, metavar="N",
+                      help="instead: write N example utterances of the test split (at most 50)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of sentences, voices, parameters and noise (default 0)")
@@ -71,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from model.corpus import CorpusError, generate_corpus
     from model.espeak import EspeakError
 
+    if args.examples is not None:
+        return _examples(args)
     try:
         summary = generate_corpus(args.out, hours=args.hours, seed=args.seed,
                                   workers=args.workers, progress=args.progress)
@@ -85,6 +94,24 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         _print(summary)
+    return 0
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from model.corpus import CorpusError, make_examples
+    from model.espeak import EspeakError
+
+    try:
+        rows = make_examples(args.out, count=args.examples, seed=args.seed)
+    except (CorpusError, EspeakError) as e:
+        print(f"zeroskip corpus: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"out_dir": str(args.out), "examples": rows}))
+    else:
+        for r in rows:
+            held = "  (held-out template)" if r["heldout"] else ""
+            print(f"{args.out}/{r['audio']:18} {r['duration']:5.2f} s  {r['text']}{held}")
     return 0
 
 

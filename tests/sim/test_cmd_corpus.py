@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,9 @@ def test_defaults():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["corpus", "--out", "x"], "required: --hours"),
+    (["corpus", "--out", "x"], "one of the arguments --hours --examples is required"),
+    (["corpus", "--hours", "1", "--examples", "2", "--out", "x"], "not allowed with"),
+    (["corpus", "--examples", "0", "--out", "x"], "0 must be positive"),
     (["corpus", "--hours", "0", "--out", "x"], "must be a positive number of hours"),
     (["corpus", "--hours", "a", "--out", "x"], "'a' is not a number"),
     (["corpus", "--hours", "1", "--out", "x", "--workers", "0"], "0 must be positive"),
@@ -72,3 +75,27 @@ def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
     assert run(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("zeroskip corpus: error: cannot create") and "\n" not in err
+
+
+def test_examples_are_test_utterances_with_manifest(capsys, tmp_path):
+    out = tmp_path / "ex"
+    assert run(["corpus", "--examples", "3", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = read_manifest(out / "manifest.jsonl")
+    assert [r["id"] for r in rows] == [r["id"] for r in report["examples"]]
+    assert len(rows) == 3 and all(r["split"] == "test" for r in rows)
+    assert sum(r["heldout"] for r in rows) >= 2           # generalization, not memory
+    assert len({r["intent"] for r in rows}) == 3
+    names = sorted(p.name for p in out.glob("*.wav"))
+    assert names == [Path(r["audio"]).name for r in rows]
+    lines = (out / "transcripts.txt").read_text().splitlines()
+    assert lines == [f"{Path(r['audio']).name}\t{r['text']}" for r in rows]
+    first = {n: (out / n).read_bytes() for n in names}
+    assert run(["corpus", "--examples", "3", "--out", str(out)]) == 0   # byte-deterministic
+    assert "held-out template" in capsys.readouterr().out
+    assert {n: (out / n).read_bytes() for n in names} == first
+
+
+def test_example_count_limit(capsys, tmp_path):
+    assert run(["corpus", "--examples", "51", "--out", str(tmp_path)]) == 2
+    assert "count must be an int from 1 to 50" in capsys.readouterr().err
