@@ -1,0 +1,533 @@
+"""Benchmark: the speech model's accuracy table (issue 3).
+
+    .venv/bin/python benchmarks/accuracy.py [--manifest M] [--models DIR] [--limit N]
+                                            [--out build/bench] [--readme [FILE]] [--json]
+
+Every row is scored on the same utterances (the test split, default
+``build/corpus/main/test.jsonl``, or its first ``--limit N``) with greedy decoding, by
+:func:`sim.commands.eval.evaluate_checkpoint` (WER over all utterances and over those whose
+template was held out of training, CER):
+
+* ``fp32``: ``MODELS/fp32.ckpt`` as trained;
+* ``ptq8``, ``ptq4``: :func:`model.qat.quantize_post_training` of the fp32 model (observers keep
+  the scales learned in float training, no calibration);
+* ``qat8``, ``qat4``: ``MODELS/qat8.ckpt``, ``MODELS/qat4.ckpt``;
+* ``prune50-ptq4`` ... ``prune90-ptq4``: :func:`model.prune.prune_post_training` of the fp32
+  model, then 4-bit post-training quantization (the no-retraining baseline);
+* ``qat4-s50`` ... ``qat4-s90``: ``MODELS/qat4-sNN.ckpt`` (4-bit QAT with gradual pruning);
+* ``pocketsphinx``: :class:`model.baseline.PocketSphinxBaseline` with the trigram LM built from
+  the texts of ``train.jsonl`` next to the manifest (as ``zeroskip eval --baseline`` does).
+
+Footprint of a row: fp32 rows count 4 bytes per parameter (32 bits per weight); quantized rows
+count :func:`model.prune.footprint` at the row's width (64-weight words with their 64-bit nonzero
+bitmap and packed nonzero codes, per-row bias/multiplier/shift, the int8 embedding; bits per weight
+is those total bytes * 8 over the matrix weights), and "vs fp32" is the same model's parameters at
+4 bytes each (the fp32 checkpoint's weights when the presets match) over those bytes. Sparsity is
+the measured fraction of matrix weights that are exactly zero (:func:`model.prune.sparsity_report`).
+
+A checkpoint that does not exist leaves its rows "not trained (make model-all)" (without
+``fp32.ckpt``, the post-training rows too) and the others are computed. A checkpoint that cannot be
+read, or whose weight widths are not the row's (a ``qat4.ckpt`` with 8-bit weights), is an error:
+one line on stderr naming the file, exit status 2, before any row is evaluated.
+
+Resuming: each row's result is written (atomically) to ``OUT/accuracy/<row>.json`` with its key:
+the SHA-256 of the checkpoint file, the manifest's resolved path and SHA-256 (and that of
+``train.jsonl`` beside it, which decides seen/held-out templates and PocketSphinx's LM), the
+number of utterances, the transformation and the decoding. A rerun reuses every row whose key is
+unchanged, so an interrupted run recomputes only the rows it had not finished. (The WAV files are
+not hashed: regenerating a corpus rewrites its manifest, whose ids carry the rendering's hash.)
+
+Writes ``OUT/accuracy.json`` (rows, targets, the command) and ``OUT/accuracy.md`` (the table and
+the issue's targets as a pass/fail list) and prints the markdown; ``--readme`` also replaces the
+block between ``<!-- accuracy:begin -->`` and ``<!-- accuracy:end -->`` of README.md. Targets that
+fail are results, not errors: the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tqdm import tqdm  # noqa: E402
+
+from model.checkpoint import CheckpointError, atomic_write  # noqa: E402
+from model.checkpoint import load as load_checkpoint  # noqa: E402
+from model.checkpoint import read_header  # noqa: E402
+from model.corpus import CorpusError, read_manifest  # noqa: E402
+from model.evaluate import _held_out  # noqa: E402
+from sim.argtypes import positive_int  # noqa: E402
+from sim.commands.eval import evaluate_checkpoint  # noqa: E402
+
+__all__ = ["ROWS", "Row", "AccuracyError", "main", "run", "row_key", "targets", "markdown",
+           "update_readme", "NOT_TRAINED", "BEGIN", "END"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MANIFEST = "build/corpus/main/test.jsonl"
+DEFAULT_MODELS = "build/models"
+DEFAULT_OUT = "build/bench"
+DEFAULT_README = ROOT / "README.md"
+BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+NOT_TRAINED = "not trained (make model-all)"
+#: Bumped whenever a row's result changes meaning, so older cache files are recomputed.
+CACHE_VERSION = 1
+
+
+class AccuracyError(Exception):
+    """A reason to stop with exit status 2 (the message is one line)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table.
+
+    Attributes
+    ----------
+    key : str
+        Short name: the cache file's stem and the JSON's ``key``.
+    label : str
+        What the table calls it.
+    checkpoint : str or None
+        File name under MODELS (None: PocketSphinx).
+    w_bits : int or None
+        Weight width of the evaluated model (None: float).
+    prune : float or None
+        One-shot magnitude pruning of the checkpoint before quantizing (post-training rows).
+    ptq : bool
+        Post-training quantization of the (float) checkpoint to ``w_bits``.
+    """
+
+    key: str
+    label: str
+    checkpoint: str | None
+    w_bits: int | None = None
+    prune: float | None = None
+    ptq: bool = False
+
+    @property
+    def transform(self) -> dict | None:
+        """What is done to the checkpoint before scoring it (part of the cache key)."""
+        if self.checkpoint is None:
+            return {"baseline": "pocketsphinx"}
+        t = {}
+        if self.prune is not None:
+            t["prune_post_training"] = self.prune
+        if self.ptq:
+            t["quantize_post_training"] = self.w_bits
+        return t or None
+
+
+ROWS = (
+    Row("fp32", "fp32", "fp32.ckpt"),
+    Row("ptq8", "PTQ 8-bit", "fp32.ckpt", 8, ptq=True),
+    Row("ptq4", "PTQ 4-bit", "fp32.ckpt", 4, ptq=True),
+    Row("qat8", "QAT 8-bit", "qat8.ckpt", 8),
+    Row("qat4", "QAT 4-bit", "qat4.ckpt", 4),
+    *(Row(f"prune{s}-ptq4", f"post-training pruning {s} % + PTQ 4-bit", "fp32.ckpt", 4,
+          prune=s / 100, ptq=True) for s in (50, 80, 90)),
+    *(Row(f"qat4-s{s}", f"QAT 4-bit + gradual pruning {s} %", f"qat4-s{s}.ckpt", 4)
+      for s in (50, 80, 90)),
+    Row("pocketsphinx", "PocketSphinx en-us + domain trigram LM", None),
+)
+
+
+# -- inputs and keys ----------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expected_bits(row: Row) -> int | None:
+    """Weight width the checkpoint itself must have (the PTQ rows start from a float model)."""
+    return None if row.ptq else row.w_bits
+
+
+def check_checkpoints(models: Path, rows=ROWS) -> dict[str, str]:
+    """SHA-256 of every checkpoint the rows use that exists, after validating it.
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable, truncated or corrupt (checked with :func:`model.checkpoint.read_header`,
+        which verifies the payload's checksum).
+    AccuracyError
+        Weight widths that are not the row's.
+    """
+    out, headers = {}, {}
+    for row in rows:
+        if row.checkpoint is None:
+            continue
+        path = models / row.checkpoint
+        if not path.exists():
+            continue
+        if row.checkpoint not in headers:
+            headers[row.checkpoint] = read_header(path)
+        header = headers[row.checkpoint]
+        want = _expected_bits(row)
+        got = header.get("w_bits") or {}
+        if any(v != want for v in got.values()):
+            have = sorted({str(v) for v in got.values()})
+            raise AccuracyError(
+                f"{path}: expected {'float' if want is None else f'{want}-bit'} weights in every "
+                f"matrix for row {row.key!r}, the checkpoint has {', '.join(have)} (wrong file?)")
+        if row.checkpoint not in out:
+            out[row.checkpoint] = _sha256(path)
+    return out
+
+
+def row_key(row: Row, *, checkpoints: dict, manifest: dict, utterances: int,
+            extra: dict | None = None) -> dict:
+    """The cache key of ``row`` (JSON-compatible; two runs agree iff their keys are equal)."""
+    key = dict(version=CACHE_VERSION, row=row.key, transform=row.transform,
+               checkpoint=(None if row.checkpoint is None
+                           else {"name": row.checkpoint, "sha256": checkpoints[row.checkpoint]}),
+               manifest=manifest, utterances=utterances, decoding="greedy")
+    key.update(extra or {})
+    return key
+
+
+def _read_cache(path: Path, key: dict) -> dict | None:
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != key or "result" not in cached:
+        return None
+    return cached["result"]
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+# -- measuring one row --------------------------------------------------------------------------
+
+def _scores(report: dict) -> dict:
+    held = report.get("held_out_templates")
+    seen = report.get("seen_templates")
+    return dict(wer=report["all"]["wer"], cer=report["all"]["cer"],
+                wer_held_out=held["wer"] if held else None,
+                wer_seen=seen["wer"] if seen else None,
+                utterances=report["all"]["utterances"], words=report["all"]["words"],
+                held_out_utterances=held["utterances"] if held else 0,
+                eval_seconds=report.get("seconds"))
+
+
+def _model_row(row: Row, base, entries, *, train_templates, progress) -> tuple[dict, list]:
+    from model.prune import footprint, prune_post_training, sparsity_report
+    from model.qat import quantize_post_training
+
+    model = base
+    if row.prune is not None:
+        model = prune_post_training(model, row.prune)
+    if row.ptq:
+        model = quantize_post_training(model, row.w_bits)
+    model.eval()
+    report = evaluate_checkpoint(model, entries, progress=progress,
+                                 train_templates=train_templates, desc=row.key)
+    params = sum(p.numel() for p in model.parameters())
+    if row.w_bits is None:
+        fp = dict(bytes=4 * params, bits_per_weight=32.0, fp32_bytes=4 * params, ratio=1.0)
+    else:
+        f = footprint(model, w_bits=row.w_bits)
+        fp = dict(bytes=f["bytes"], bits_per_weight=f["bits_per_weight"],
+                  fp32_bytes=f["fp32_bytes"], ratio=f["fp32_bytes"] / f["bytes"])
+    sp = sparsity_report(model)
+    result = dict(_scores(report), w_bits=row.w_bits, parameters=params, footprint=fp,
+                  sparsity=sp["sparsity"],
+                  sparsity_layers={k: v["sparsity"] for k, v in sp["layers"].items()})
+    return result, report["utterances"]
+
+
+def pocketsphinx_report(entries, *, train_manifest: Path, workdir: Path, train_templates,
+                        progress) -> dict:
+    """Score PocketSphinx with the domain trigram LM on ``entries`` (an evaluate() report)."""
+    from model.audio import load_audio
+    from model.baseline import PocketSphinxBaseline
+    from model.evaluate import evaluate
+
+    ps = PocketSphinxBaseline([e["text"] for e in read_manifest(train_manifest)], workdir)
+    report = evaluate(entries, lambda e: ps.transcribe(load_audio(e["audio"])),
+                      train_templates=train_templates, progress=progress, desc="pocketsphinx")
+    report["oov_words"] = len(ps.oov)
+    return report
+
+
+# -- the table and the targets ------------------------------------------------------------------
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.2f} %"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.2f} MiB" if n >= 1 << 20 else f"{n / 1024:.1f} KiB"
+
+
+def _find(rows, key):
+    r = next((r for r in rows if r["key"] == key), None)
+    return r if r is not None and r["status"] == "ok" else None
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    """The issue's targets: ``{"name", "status": pass/fail/not measured, "detail"}`` each."""
+    fp32, q80 = _find(rows, "fp32"), _find(rows, "qat4-s80")
+    p80, ps = _find(rows, "prune80-ptq4"), _find(rows, "pocketsphinx")
+    out = []
+
+    def add(name, needed, ok, detail):
+        if all(needed):
+            out.append(dict(name=name, status="pass" if ok() else "fail", detail=detail()))
+        else:
+            out.append(dict(name=name, status="not measured", detail=None))
+
+    add("fp32 WER <= 8 %", [fp32], lambda: fp32["wer"] <= 0.08,
+        lambda: f"fp32 {_pct(fp32['wer'])}")
+    add("QAT 4-bit + 80 % pruning within 1.0 WER point of fp32", [fp32, q80],
+        lambda: q80["wer"] - fp32["wer"] <= 0.01 + 1e-12,
+        lambda: f"{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
+                f"{100 * (q80['wer'] - fp32['wer']):+.2f} points")
+    add("QAT 4-bit + 80 % pruning better than post-training pruning 80 % + PTQ 4-bit", [q80, p80],
+        lambda: q80["wer"] < p80["wer"],
+        lambda: f"{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
+    add("QAT 4-bit + 80 % pruning footprint <= 1/20 of the fp32 weights", [q80],
+        lambda: q80["footprint"]["bytes"] * 20 <= q80["footprint"]["fp32_bytes"],
+        lambda: f"{_size(q80['footprint']['bytes'])} of {_size(q80['footprint']['fp32_bytes'])}"
+                f" ({q80['footprint']['ratio']:.1f}x smaller)")
+    add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's", [q80, ps],
+        lambda: 3 * q80["wer"] <= ps["wer"],
+        lambda: f"{_pct(q80['wer'])} vs {_pct(ps['wer'])}")
+    return out
+
+
+def markdown(result: dict) -> str:
+    """The table, the targets and how the figures were made, as markdown."""
+    rows = result["rows"]
+    n = result["utterances"]
+    lines = [f"{n} utterance{'s' if n != 1 else ''} of `{result['manifest']}` "
+             f"({result['held_out_utterances']} from held-out templates), greedy decoding. "
+             f"Footprint in the accelerator's compressed format (64-weight words: 64-bit nonzero "
+             f"bitmap + packed nonzero codes; per-row bias, multiplier, shift; int8 embedding); "
+             f"fp32 rows at 4 bytes per parameter.", "",
+             "| system | weights | sparsity | WER | WER held-out | CER | footprint | bits/weight "
+             "| vs fp32 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"| {r['label']} | | | {r['reason']} | | | | | |")
+            continue
+        if r["key"] == "pocketsphinx":
+            lines.append(f"| {r['label']} | — | — | {_pct(r['wer'])} "
+                         f"| {_pct(r['wer_held_out'])} | {_pct(r['cer'])} | — | — | — |")
+            continue
+        fp = r["footprint"]
+        vs = "1.0x" if r["w_bits"] is None else f"{fp['ratio']:.1f}x smaller"
+        width = "fp32" if r["w_bits"] is None else f"{r['w_bits']}-bit"
+        lines.append(f"| {r['label']} | {width} | {100 * r['sparsity']:.1f} % "
+                     f"| {_pct(r['wer'])} | {_pct(r['wer_held_out'])} | {_pct(r['cer'])} "
+                     f"| {_size(fp['bytes'])} | {fp['bits_per_weight']:.2f} "
+                     f"| {vs} |")
+    lines += ["", "Targets (issue 3):", ""]
+    for t in result["targets"]:
+        detail = f": {t['detail']}" if t["detail"] else ""
+        lines.append(f"- **{t['status']}** {t['name']}{detail}")
+    lines += ["", f"Produced by `{result['command']}`."]
+    return "\n".join(lines)
+
+
+# -- README -------------------------------------------------------------------------------------
+
+def _marked(text: str, path: Path) -> tuple[int, int]:
+    b, e = text.find(BEGIN), text.find(END)
+    if b < 0 or e < 0 or e < b or text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise AccuracyError(f"{path} has no block between {BEGIN} and {END} (each once, in that "
+                            f"order); add the two markers where the table goes; "
+                            f"{path.name} is unchanged")
+    return b + len(BEGIN), e
+
+
+def check_readme(path: Path) -> None:
+    """Raise :class:`AccuracyError` unless ``path`` holds the accuracy markers."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise AccuracyError(f"cannot read {path}: {e.strerror or e}") from None
+    _marked(text, path)
+
+
+def update_readme(path: Path, block: str) -> None:
+    """Replace what lies between the markers of ``path`` with ``block`` (atomically)."""
+    path = Path(path)
+    check_readme(path)
+    text = path.read_text()
+    b, e = _marked(text, path)
+    atomic_write(path, (text[:b] + "\n" + block.strip("\n") + "\n" + text[e:]).encode())
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def _command(args) -> str:
+    parts = [".venv/bin/python", "benchmarks/accuracy.py"]
+    if args.manifest != DEFAULT_MANIFEST:
+        parts += ["--manifest", args.manifest]
+    if args.models != DEFAULT_MODELS:
+        parts += ["--models", args.models]
+    if args.limit:
+        parts += ["--limit", str(args.limit)]
+    if args.skip_pocketsphinx:
+        parts.append("--skip-pocketsphinx")
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace, *, log=None) -> dict:
+    """Compute (or reuse) every row; write the JSON and markdown; return the result object.
+
+    Raises :class:`AccuracyError` or :class:`model.checkpoint.CheckpointError` (exit 2).
+    """
+    log = log or (lambda msg: None)
+    manifest = Path(args.manifest)
+    models, out = Path(args.models), Path(args.out)
+    readme = Path(args.readme) if args.readme else None
+    if readme is not None:
+        check_readme(readme)                   # before hours of work, not after
+    try:
+        entries = read_manifest(manifest)
+    except CorpusError as e:
+        raise AccuracyError(str(e)) from None
+    if args.limit:
+        entries = entries[:args.limit]
+    if not entries:
+        raise AccuracyError(f"manifest {manifest} has no utterances")
+    shas = check_checkpoints(models)
+    train = manifest.with_name("train.jsonl")
+    train_templates = None
+    if train.exists():
+        train_templates = {e["template"] for e in read_manifest(train) if "template" in e}
+    mkey = dict(path=str(manifest.resolve()), sha256=_sha256(manifest),
+                train_sha256=_sha256(train) if train.exists() else None)
+    cache_dir = out / "accuracy"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+
+    loaded = {}
+    rows = []
+    bar = tqdm(ROWS, desc="accuracy", unit="row", disable=not args.progress)
+    for row in bar:
+        bar.set_postfix_str(row.key)
+        base = dict(key=row.key, label=row.label, w_bits=row.w_bits,
+                    checkpoint=None if row.checkpoint is None else str(models / row.checkpoint))
+        extra = None
+        if row.checkpoint is None:
+            if args.skip_pocketsphinx:
+                rows.append(dict(base, status="not measured",
+                                 reason="skipped (--skip-pocketsphinx)"))
+                continue
+            if not train.exists():
+                rows.append(dict(base, status="not measured",
+                                 reason=f"no {train.name} next to the manifest for the LM"))
+                continue
+            try:
+                from importlib.metadata import version
+                extra = {"pocketsphinx": version("pocketsphinx")}
+            except Exception:                      # noqa: BLE001 - not installed
+                rows.append(dict(base, status="not measured", reason="pocketsphinx not installed"))
+                continue
+        elif row.checkpoint not in shas:
+            rows.append(dict(base, status="not trained", reason=NOT_TRAINED))
+            continue
+        key = row_key(row, checkpoints=shas, manifest=mkey, utterances=len(entries), extra=extra)
+        cache = cache_dir / f"{row.key}.json"
+        result = _read_cache(cache, key)
+        if result is not None:
+            rows.append(dict(base, status="ok", cached=True, **result))
+            log(f"{row.key}: cached ({cache})")
+            continue
+        t0 = time.perf_counter()
+        if row.checkpoint is None:
+            report = pocketsphinx_report(entries, train_manifest=train,
+                                         workdir=cache_dir / "pocketsphinx",
+                                         train_templates=train_templates, progress=args.progress)
+            result = dict(_scores(report), oov_words=report.get("oov_words"))
+            utterances = report["utterances"]
+        else:
+            if row.checkpoint not in loaded:
+                loaded[row.checkpoint] = load_checkpoint(models / row.checkpoint).model
+            result, utterances = _model_row(row, loaded[row.checkpoint], entries,
+                                            train_templates=train_templates,
+                                            progress=args.progress)
+        result["seconds"] = time.perf_counter() - t0
+        _write_json(cache, dict(key=key, result=result, utterances=utterances))
+        rows.append(dict(base, status="ok", cached=False, **result))
+        log(f"{row.key}: WER {_pct(result['wer'])}, CER {_pct(result['cer'])} "
+            f"({len(entries)} utterances in {result['seconds']:.1f} s)")
+    bar.close()
+
+    held = sum(1 for e in entries if _held_out(e, train_templates) is True)
+    result = dict(manifest=str(manifest), utterances=len(entries), limit=args.limit,
+                  held_out_utterances=held, models=str(models), decoding="greedy",
+                  command=_command(args), rows=rows)
+    result["targets"] = targets(rows)
+    md = markdown(result)
+    _write_json(out / "accuracy.json", result)
+    atomic_write(out / "accuracy.md", (md + "\n").encode())
+    if readme is not None:
+        update_readme(readme, md)
+    result["markdown"] = md
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="rows: " + ", ".join(r.key for r in ROWS))
+    ap.add_argument("--manifest", default=DEFAULT_MANIFEST, metavar="M",
+                    help=f"test split (default {DEFAULT_MANIFEST})")
+    ap.add_argument("--models", default=DEFAULT_MODELS, metavar="DIR",
+                    help=f"directory of fp32.ckpt, qat8.ckpt, ... (default {DEFAULT_MODELS})")
+    ap.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                    help="only the first N utterances")
+    ap.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                    help=f"output directory (default {DEFAULT_OUT})")
+    ap.add_argument("--readme", nargs="?", const=str(DEFAULT_README), default=None,
+                    metavar="FILE", help="replace the marked block of README.md (or FILE) with "
+                    "the table")
+    ap.add_argument("--json", action="store_true", help="print the result object as JSON")
+    ap.add_argument("--no-progress", dest="progress", action="store_false",
+                    help="no progress bars")
+    ap.add_argument("--skip-pocketsphinx", action="store_true",
+                    help="leave out the (slow) PocketSphinx row")
+    ap.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                    help="torch threads (default: torch's)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    log = (lambda msg: tqdm.write(msg, file=sys.stderr)) if args.progress else None
+    try:
+        result = run(args, log=log)
+    except (AccuracyError, CheckpointError) as e:
+        print(f"accuracy: error: {e}", file=sys.stderr)
+        return 2
+    md = result.pop("markdown")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""benchmarks/accuracy.py on a throwaway corpus with tiny, untrained checkpoints.
+
+The models are random (their transcripts are noise), so these tests check the benchmark's
+contract: which rows are measured or "not trained", that the figures are the evaluator's, the
+per-row cache, the README block, the targets' logic and the exit statuses. PocketSphinx is left
+out (``--skip-pocketsphinx``) or replaced by a stand-in: it is slow.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import benchmarks.accuracy as accuracy
+from model.audio import write_wav
+from model.checkpoint import save
+from model.evaluate import error_rates
+from model.rnnt import rnnt
+
+TEXTS = ["turn on the light", "call bob", "stop"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "wav").mkdir()
+    rng = np.random.default_rng(0)
+    for split, texts in (("train", TEXTS), ("test", TEXTS)):
+        rows = []
+        for i, text in enumerate(texts):
+            uid = f"{split}-{i}"
+            n = int(16000 * (0.4 + 0.1 * i))
+            t = np.arange(n) / 16000
+            audio = 0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t) + 0.05 * rng.standard_normal(n)
+            write_wav(root / "wav" / f"{uid}.wav", audio.astype(np.float32))
+            # the test split's last sentence comes from a template training never saw
+            template = f"t.{i}" if split == "train" or i < 2 else "t.new"
+            rows.append(dict(id=uid, audio=f"wav/{uid}.wav", text=text, duration=n / 16000,
+                             voice="v", speed=175, pitch=50, snr_db=20.0, template=template,
+                             split=split))
+        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def _tiny(seed, w_bits=None):
+    torch.manual_seed(seed)
+    m = rnnt(preset="tiny")
+    if w_bits:
+        m.set_quantization(w_bits=w_bits, activations=True)
+    return m
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpts")
+    save(d / "fp32.ckpt", _tiny(0))
+    save(d / "qat4.ckpt", _tiny(1, 4))
+    return d
+
+
+def _models(tmp_path, checkpoints, *names):
+    d = tmp_path / "models"
+    d.mkdir()
+    for n in names:
+        (d / n).write_bytes((checkpoints / n).read_bytes())
+    return d
+
+
+def _run(capsys, corpus, models, out, *extra):
+    code = accuracy.main(["--manifest", str(corpus / "test.jsonl"), "--models", str(models),
+                          "--out", str(out), "--no-progress", "--skip-pocketsphinx", "--json",
+                          *extra])
+    cap = capsys.readouterr()
+    return code, (json.loads(cap.out) if code == 0 else None), cap.err
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Count the evaluator's calls (the real one still runs)."""
+    calls = []
+    real = accuracy.evaluate_checkpoint
+
+    def evaluate(model, entries, **kw):
+        calls.append(kw.get("desc"))
+        return real(model, entries, **kw)
+
+    monkeypatch.setattr(accuracy, "evaluate_checkpoint", evaluate)
+    return calls
+
+
+def test_missing_checkpoints_are_not_trained(corpus, checkpoints, tmp_path, capsys, counted):
+    models = _models(tmp_path, checkpoints, "qat4.ckpt")
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out")
+    assert code == 0
+    rows = {r["key"]: r for r in result["rows"]}
+    assert [r["key"] for r in result["rows"]] == [r.key for r in accuracy.ROWS]
+    assert counted == ["qat4"]
+    assert rows["qat4"]["status"] == "ok"
+    for key in ("fp32", "ptq8", "ptq4", "qat8", "prune50-ptq4", "prune80-ptq4", "prune90-ptq4",
+                "qat4-s50", "qat4-s80", "qat4-s90"):
+        assert rows[key]["status"] == "not trained"
+        assert rows[key]["reason"] == accuracy.NOT_TRAINED == "not trained (make model-all)"
+    assert rows["pocketsphinx"]["status"] == "not measured"
+    assert {t["status"] for t in result["targets"]} == {"not measured"}
+    md = (tmp_path / "out" / "accuracy.md").read_text()
+    assert "| fp32 | | | not trained (make model-all) |" in md
+    assert md.count("**not measured**") == len(result["targets"])
+
+
+def test_fp32_and_qat_rows_and_the_cache(corpus, checkpoints, tmp_path, capsys, counted):
+    models = _models(tmp_path, checkpoints, "fp32.ckpt", "qat4.ckpt")
+    out = tmp_path / "out"
+    code, result, _ = _run(capsys, corpus, models, out)
+    assert code == 0
+    computed = ["fp32", "ptq8", "ptq4", "qat4", "prune50-ptq4", "prune80-ptq4", "prune90-ptq4"]
+    assert counted == computed
+    rows = {r["key"]: r for r in result["rows"]}
+    assert {k for k, r in rows.items() if r["status"] == "ok"} == set(computed)
+    assert result["utterances"] == 3 and result["held_out_utterances"] == 1
+    for key in computed:
+        r = rows[key]
+        assert not r["cached"]
+        assert 0 <= r["cer"] and 0 <= r["wer"] and r["wer_held_out"] is not None
+        assert r["utterances"] == 3 and r["held_out_utterances"] == 1
+        cache = json.loads((out / "accuracy" / f"{key}.json").read_text())
+        utts = cache["utterances"]
+        assert [u["ref"] for u in utts] == TEXTS
+        assert r["wer"] == error_rates([u["ref"] for u in utts], [u["hyp"] for u in utts])["wer"]
+    fp32, qat4 = rows["fp32"], rows["qat4"]
+    params = sum(p.numel() for p in _tiny(0).parameters())
+    assert fp32["footprint"] == dict(bytes=4 * params, bits_per_weight=32.0,
+                                     fp32_bytes=4 * params, ratio=1.0)
+    assert qat4["w_bits"] == 4 and 1 < qat4["footprint"]["ratio"] < 8
+    assert qat4["footprint"]["ratio"] == pytest.approx(4 * params / qat4["footprint"]["bytes"])
+    for s in (50, 80, 90):
+        assert rows[f"prune{s}-ptq4"]["sparsity"] == pytest.approx(s / 100, abs=0.01)
+    assert rows["ptq8"]["footprint"]["bytes"] > rows["ptq4"]["footprint"]["bytes"]
+    assert json.loads((out / "accuracy.json").read_text())["rows"][0]["wer"] == fp32["wer"]
+    md = (out / "accuracy.md").read_text()
+    assert "| QAT 4-bit | 4-bit | 0.0 % |" in md and "x smaller |" in md
+
+    # a rerun recomputes nothing
+    code, again, _ = _run(capsys, corpus, models, out)
+    assert code == 0 and counted == computed
+    assert all(r["cached"] for r in again["rows"] if r["status"] == "ok")
+    assert [r.get("wer") for r in again["rows"]] == [r.get("wer") for r in result["rows"]]
+
+    # a changed checkpoint recomputes its own row only; a changed limit every row
+    save(models / "qat4.ckpt", _tiny(2, 4))
+    _run(capsys, corpus, models, out)
+    assert counted == computed + ["qat4"]
+    del counted[:]
+    _run(capsys, corpus, models, out, "--limit", "2")
+    assert counted == computed
+
+
+def test_an_interrupted_run_resumes(corpus, checkpoints, tmp_path, capsys, monkeypatch):
+    models = _models(tmp_path, checkpoints, "fp32.ckpt")
+    real, calls = accuracy.evaluate_checkpoint, []
+
+    def dies_on_ptq4(model, entries, **kw):
+        calls.append(kw["desc"])
+        if kw["desc"] == "ptq4":
+            raise KeyboardInterrupt
+        return real(model, entries, **kw)
+
+    monkeypatch.setattr(accuracy, "evaluate_checkpoint", dies_on_ptq4)
+    with pytest.raises(KeyboardInterrupt):
+        _run(capsys, corpus, models, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out" / "accuracy").glob("*.json")) == \
+        ["fp32.json", "ptq8.json"]
+    del calls[:]
+    monkeypatch.setattr(accuracy, "evaluate_checkpoint",
+                        lambda m, e, **kw: calls.append(kw["desc"]) or real(m, e, **kw))
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out")
+    assert code == 0
+    assert calls == ["ptq4", "prune50-ptq4", "prune80-ptq4", "prune90-ptq4"]
+
+
+README = "# zeroskip\n\nintro\n\n{b}\nold table\n{e}\n\n## after\n\nmore text\n"
+
+
+def test_readme_block_is_replaced(corpus, checkpoints, tmp_path, capsys):
+    models = _models(tmp_path, checkpoints, "qat4.ckpt")
+    readme = tmp_path / "README.md"
+    readme.write_text(README.format(b=accuracy.BEGIN, e=accuracy.END))
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out", "--readme", str(readme))
+    assert code == 0
+    text = readme.read_text()
+    head, rest = text.split(accuracy.BEGIN)
+    block, tail = rest.split(accuracy.END)
+    assert head == "# zeroskip\n\nintro\n\n" and tail == "\n\n## after\n\nmore text\n"
+    assert "old table" not in block
+    md = (tmp_path / "out" / "accuracy.md").read_text()
+    assert block.strip() == md.strip()
+    assert "| QAT 4-bit | 4-bit |" in block and "Targets (issue 3)" in block
+    assert "Produced by `.venv/bin/python benchmarks/accuracy.py --manifest " in block
+
+
+@pytest.mark.parametrize("text", ["# no markers\n", "{e}\nreversed\n{b}\n", "{b}\nonly begin\n"])
+def test_readme_without_markers_is_refused(corpus, checkpoints, tmp_path, capsys, counted, text):
+    models = _models(tmp_path, checkpoints, "qat4.ckpt")
+    readme = tmp_path / "README.md"
+    readme.write_text(text.format(b=accuracy.BEGIN, e=accuracy.END))
+    before = readme.read_bytes()
+    code, _, err = _run(capsys, corpus, models, tmp_path / "out", "--readme", str(readme))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "README.md" in err and accuracy.BEGIN in err and "unchanged" in err
+    assert readme.read_bytes() == before
+    assert counted == [] and not (tmp_path / "out" / "accuracy.json").exists()
+
+
+def test_corrupt_checkpoint_exits_2(corpus, checkpoints, tmp_path, capsys, counted):
+    models = _models(tmp_path, checkpoints, "qat4.ckpt")
+    blob = (checkpoints / "fp32.ckpt").read_bytes()
+    (models / "fp32.ckpt").write_bytes(blob[:len(blob) // 2])
+    code, _, err = _run(capsys, corpus, models, tmp_path / "out")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert str(models / "fp32.ckpt") in err and "truncated" in err
+    assert counted == []
+
+
+def test_checkpoint_with_the_wrong_width_exits_2(corpus, checkpoints, tmp_path, capsys):
+    models = _models(tmp_path, checkpoints)
+    (models / "qat8.ckpt").write_bytes((checkpoints / "qat4.ckpt").read_bytes())
+    code, _, err = _run(capsys, corpus, models, tmp_path / "out")
+    assert code == 2
+    assert "qat8.ckpt: expected 8-bit weights" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pocketsphinx_row_with_a_stand_in(corpus, checkpoints, tmp_path, capsys, monkeypatch):
+    seen = {}
+
+    def fake(entries, *, train_manifest, workdir, train_templates, progress):
+        seen.update(train=train_manifest, n=len(entries), templates=train_templates)
+        from model.evaluate import evaluate
+        return evaluate(entries, lambda e: "call bob", train_templates=train_templates,
+                        progress=False)
+
+    monkeypatch.setattr(accuracy, "pocketsphinx_report", fake)
+    models = _models(tmp_path, checkpoints)
+    code = accuracy.main(["--manifest", str(corpus / "test.jsonl"), "--models", str(models),
+                          "--out", str(tmp_path / "out"), "--no-progress", "--limit", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert seen == dict(train=corpus / "train.jsonl", n=2, templates={"t.0", "t.1", "t.2"})
+    # the printed table: "call bob" for ("turn on the light", "call bob"): 4 of 6 words wrong
+    assert "| PocketSphinx en-us + domain trigram LM | — | — | 66.67 % |" in out
+    assert "**not measured** QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's" in out
+
+
+def _row(key, wer, **kw):
+    return dict(key=key, status="ok", wer=wer, **kw)
+
+
+@pytest.mark.parametrize("q80, expect", [
+    (0.055, ["pass", "pass", "pass", "pass", "pass"]),
+    (0.065, ["pass", "fail", "pass", "pass", "fail"]),
+])
+def test_targets(q80, expect):
+    fp = dict(bytes=1000, fp32_bytes=20000, ratio=20.0)
+    rows = [_row("fp32", 0.05), _row("prune80-ptq4", 0.30),
+            _row("qat4-s80", q80, footprint=fp), _row("pocketsphinx", 0.18)]
+    assert [t["status"] for t in accuracy.targets(rows)] == expect
+    fp.update(bytes=1001)
+    assert accuracy.targets(rows)[3]["status"] == "fail"
+    rows[0] = dict(key="fp32", status="not trained", reason=accuracy.NOT_TRAINED)
+    assert [t["status"] for t in accuracy.targets(rows)][:2] == ["not measured"] * 2
