@@ -44,7 +44,7 @@ $(CORPUS)/corpus.json: | $(STAMP)
 	$(ZS) corpus --hours 20 --out $(CORPUS)
 
 $(MODELS)/fp32.done: $(CORPUS)/corpus.json
-	$(TRAIN) --out $(MODELS)/fp32.ckpt --epochs $(FP32_EPOCHS) && touch $@
+	$(TRAIN) --out $(MODELS)/fp32.ckpt --epochs $(FP32_EPOCHS) --ctc-weight 0.3 && touch $@
 
 $(MODELS)/qat8.done $(MODELS)/qat4.done: $(MODELS)/qat%.done: $(MODELS)/fp32.done
 	$(TRAIN) --out $(MODELS)/qat$*.ckpt --init $(MODELS)/fp32.ckpt --w-bits $* \

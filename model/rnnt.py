@@ -47,8 +47,12 @@ the signed ``b``-bit range. Weights are per-row symmetric ``w_bits`` codes
 column ``c``; then the accumulator of row ``r`` is ``acc = sum_c Wq[r, c] z_q[c] + bias_q[r]``
 with one step ``w_step[r]``, and ``bias_q = round(b / w_step)`` (int32). Requantization to an
 output step ``s_out`` multiplies by ``w_step[r] / s_out`` (:func:`model.quant.requantize` with
-:func:`model.quant.quantize_multiplier`; the float model multiplies exactly, so the two can
-differ by one code on exact ties).
+:func:`model.quant.quantize_multiplier`). The float model instead computes ``acc * w_step /
+s_out`` in floating point from dequantized weights, so the two can differ by one code where that
+value lies within float rounding error of a rounding boundary (a tie: in float32 about one
+requantized code in 10**6, none measured in float64; :func:`model.intref.compare` counts
+them). The integer form of this contract, which the hardware implements, is
+:mod:`model.intref`.
 
 1. **Features**: the int8 code ``q`` of :func:`model.frontend.features_int8`, value
    ``(q + Z) * 3/32`` with ``Z = FEATURE_ZERO_POINT = -20``. In the first layer the column step
@@ -680,18 +684,33 @@ class RNNT(nn.Module):
         -------
         torch.Tensor, shape ``(N, T, U + 1, V)``
         """
+        return self._lattice(feats, lengths, targets)[0]
+
+    def _lattice(self, feats, lengths, targets):
+        """``(logits (N, T, U + 1, V), enc (N, T, J))``."""
         enc, _, _ = self.transcribe(feats, lengths)
         N = targets.shape[0]
         tokens = torch.cat([torch.full((N, 1), self.blank, dtype=torch.int64),
                             targets.to(torch.int64)], 1)
         pred, _ = self.predict(tokens)
-        return self.join(enc[:, :, None, :], pred[:, None, :, :])
+        return self.join(enc[:, :, None, :], pred[:, None, :, :]), enc
 
-    def loss(self, feats, lengths, targets, target_lengths) -> torch.Tensor:
-        """Mean RNN-T negative log-likelihood per utterance (:func:`model.rnnt_loss.rnnt_loss`)."""
-        logits = self(feats, lengths, targets, target_lengths)
-        return rnnt_loss(logits, targets.to(torch.int64), lengths, target_lengths,
+    def loss(self, feats, lengths, targets, target_lengths, *, ctc_head: nn.Module | None = None):
+        """Mean RNN-T negative log-likelihood per utterance (:func:`model.rnnt_loss.rnnt_loss`).
+
+        With ``ctc_head`` (a training-only ``J -> V`` layer on the encoder output, not part of
+        the model), returns ``(rnnt, ctc)``: also the mean CTC negative log-likelihood per
+        utterance of the encoder alone, an auxiliary loss that speeds up learning alignments.
+        """
+        logits, enc = self._lattice(feats, lengths, targets)
+        loss = rnnt_loss(logits, targets.to(torch.int64), lengths, target_lengths,
                          blank=self.blank, reduction="mean")
+        if ctc_head is None:
+            return loss
+        lp = Fn.log_softmax(ctc_head(enc), dim=-1).transpose(0, 1)      # (T, N, V)
+        ctc = Fn.ctc_loss(lp, targets.to(torch.int64), lengths, target_lengths,
+                          blank=self.blank, reduction="sum", zero_infinity=True) / len(targets)
+        return loss, ctc
 
 
 def rnnt(*, preset: str = "default", **overrides) -> RNNT:

@@ -81,6 +81,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "--no-qat for fp32 training then post-training quantization")
     p.add_argument("--acos-lambda", type=_nonnegative_float, default=ACOS_LAMBDA, metavar="L",
                    help=f"final weight of the absolute-cosine regularizer (default {ACOS_LAMBDA})")
+    p.add_argument("--ctc-weight", type=float, default=0.0, metavar="W",
+                   help="weight of an auxiliary CTC loss on the encoder output (a training-only "
+                        "head; speeds up learning alignments), 0 to 1 (default 0: off)")
     p.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (fine-tuning; same preset)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default 0)")
@@ -113,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                         sparsity=args.sparsity, qat=args.qat, init_from=args.init,
                         resume=args.resume, progress=args.progress, seed=args.seed,
                         spec_augment=args.spec_augment, threads=args.threads,
-                        dev_limit=args.dev_limit, acos_lambda=args.acos_lambda, log=log)
+                        dev_limit=args.dev_limit, acos_lambda=args.acos_lambda,
+                        ctc_weight=args.ctc_weight, log=log)
     except (TrainError, CheckpointError, CorpusError) as e:
         print(f"zeroskip train: error: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,9 @@
-"""``zeroskip transcribe``: speech to text with a trained RNN-T checkpoint (float model in PyTorch).
+"""``zeroskip transcribe``: speech to text with a trained RNN-T checkpoint.
+
+By default the model runs as trained in PyTorch (float, or fake-quantized for a quantized
+checkpoint); with ``--int`` the integer reference :class:`model.intref.IntRNNT` runs instead:
+the exact integer arithmetic the accelerator implements, on the int8 features, with the same
+search (:mod:`model.decode`) on the host's ``log_softmax`` of its dequantized int8 logits.
 
 Every file on the command line is transcribed on its own: a file that cannot be used (missing,
 empty, not audio, truncated, silent) gets a one-line error on stderr and the others are still
@@ -22,13 +27,20 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "defa
 _DESCRIPTION = """\
 Transcribe audio files with the RNN-T speech model: 16 kHz log-mel features (int8, as the
 accelerator receives them), the streaming encoder, then beam search (greedy with --beam 1).
-Audio: WAV or FLAC at any sample rate (resampled to 16 kHz), stereo mixed down."""
+Audio: WAV or FLAC at any sample rate (resampled to 16 kHz), stereo mixed down.
+
+With --int the integer reference (model/intref.py) computes every network output instead of
+PyTorch's float model: int8 activations, 4/8-bit weights, int32 accumulators, requantization by
+multiplier and shift, sigmoid/tanh lookup tables and an int16 LSTM cell, exactly the arithmetic
+of the accelerator (whose simulations are checked against it bit for bit). It needs a quantized
+checkpoint."""
 
 _EPILOG = """\
 examples:
   zeroskip transcribe examples/*.wav
   zeroskip transcribe --json --nbest 3 examples/01.wav
   zeroskip transcribe --model build/models/fp32.ckpt --beam 1 speech.flac
+  zeroskip transcribe --int --beam 1 examples/01-weather.wav
 """
 
 
@@ -55,6 +67,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--nbest", type=_positive, default=None, metavar="N",
                    help="hypotheses to list, at most the beam width (default: all the beam's, "
                         "up to 4)")
+    p.add_argument("--int", dest="integer", action="store_true",
+                   help="run the integer reference (the accelerator's exact int8/int16/int32 "
+                        "arithmetic, model/intref.py) instead of the float PyTorch model; needs "
+                        "a quantized (4- or 8-bit) checkpoint")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line: audio, text, nbest [{text, score}], "
                         "duration, seconds")
@@ -78,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     from model.audio import AudioError, check_not_silent, load_audio
     from model.checkpoint import CheckpointError, load
     from model.decode import beam_search
-    from model.frontend import features
+    from model.frontend import dequantize_features, features_int8
+    from model.intref import IntRefError, IntRNNT
 
     path = resolve_model(args.model)
     if not path.exists():
@@ -90,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as e:
         _err(str(e))
         return 2
+    if args.integer:
+        try:
+            model = IntRNNT.from_model(model).decoder()
+        except IntRefError as e:
+            _err(f"--int: {path}: {e}")
+            return 2
 
     failed = 0
     for name in args.audio:
@@ -101,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
             _err(str(e))
             failed += 1
             continue
-        feats = features(torch.from_numpy(audio))
+        feats = features_int8(torch.from_numpy(audio))
+        if not args.integer:
+            feats = dequantize_features(feats)         # == model.frontend.features(audio)
         if feats.shape[0] == 0:
             _err(f"{name} is too short to transcribe ({len(audio) / 16000:.3f} s)")
             failed += 1

@@ -241,3 +241,37 @@ def test_post_training_quantization_without_training(tmp_path):
             assert_equal(q.state_dict()[k].numpy(), v.numpy())
     with pytest.raises(TrainError, match="epochs=0 .* needs init_from"):
         train(manifest_dir=corpus, out=out, cache_dir=cache, **dict(KW, epochs=0))
+
+
+def test_ctc_auxiliary_loss_matches_per_utterance_ctc_and_leaves_rnnt_loss_alone():
+    data = _synthetic(2)
+    m = _model(data, seed=2)
+    feats, lengths, targets, tl = collate(data, [0, 1, 2, 3])
+    head = torch.nn.Linear(m.hparams["joint_dim"], m.vocab_size)
+    rnnt_only = m.loss(feats, lengths, targets, tl)
+    rnnt_too, ctc = m.loss(feats, lengths, targets, tl, ctc_head=head)
+    assert torch.equal(rnnt_only, rnnt_too)
+    lp = torch.log_softmax(head(m.transcribe(feats, lengths)[0]), -1)
+    ref = sum(torch.nn.functional.ctc_loss(lp[n, :lengths[n]], targets[n, :tl[n]],
+                                           lengths[n:n + 1], tl[n:n + 1], reduction="sum")
+              for n in range(4)) / 4
+    assert torch.allclose(ctc, ref, rtol=1e-5)
+
+
+def test_train_with_ctc_weight_resumes_exactly(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    kw = dict(KW, ctc_weight=0.3)
+    out_a, out_b = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    train(manifest_dir=corpus, out=out_a, cache_dir=cache, **kw)
+    train(manifest_dir=corpus, out=out_b, cache_dir=cache, max_steps=3, **kw)
+    assert load(out_b.with_name("b.ckpt.last"), train_state=True).train_state["ctc_head"]
+    train(manifest_dir=corpus, out=out_b, cache_dir=cache, **kw)     # resumes, head included
+    a, b = load(out_a).model.state_dict(), load(out_b).model.state_dict()
+    assert not [k for k in a if "ctc" in k]                           # no CTC head in the model
+    for k in a:
+        assert_equal(a[k].numpy(), b[k].numpy())
+    with pytest.raises(TrainError, match="was trained with ctc_weight=0.3, not 0.0"):
+        train(manifest_dir=corpus, out=out_b, cache_dir=cache, **KW)
+    with pytest.raises(TrainError, match="ctc_weight must be in"):
+        TrainConfig(ctc_weight=1.5)
