@@ -38,8 +38,9 @@ from rtl.memfmt import MemoryImage, ParamRecord
 
 from .compress import compress_words
 
-__all__ = ["CompileError", "Placement", "CompiledMatvec", "assign_rows", "compile_matvec",
-           "expected_counts", "pack_input", "unpack_output"]
+__all__ = ["CompileError", "Placement", "CompiledMatvec", "LayerStreams", "assign_rows",
+           "compile_matvec", "expected_counts", "layer_streams", "pack_input", "row_costs",
+           "unpack_output"]
 
 
 class CompileError(ValueError):
@@ -260,6 +261,95 @@ def unpack_output(cfg: HardwareConfig, words, n: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.int8)[:n].astype(np.int64)
 
 
+
+# -- the two DRAM streams of a matrix ----------------------------------------------------------
+
+@dataclass
+class LayerStreams:
+    """A matrix lowered to its two DRAM streams (:mod:`rtl.memfmt`).
+
+    Attributes
+    ----------
+    placement : Placement
+        Rows over lanes (:func:`assign_rows`).
+    n_slots, n_words : int
+        Row slots per lane, weight words per row.
+    weight_stream, param_stream : bytes
+        The compressed weight words (lane 0 first, slot by slot, word 0 first) and the
+        parameter records (lane 0 first), each zero-padded to whole DRAM words.
+    weight_bytes, param_bytes : int
+        Their lengths before the padding.
+    weight_dram_words, param_dram_words : int
+        Their lengths in DRAM words.
+    """
+
+    placement: Placement
+    n_slots: int
+    n_words: int
+    weight_stream: bytes
+    param_stream: bytes
+    weight_bytes: int
+    param_bytes: int
+    weight_dram_words: int
+    param_dram_words: int
+
+
+def layer_streams(cfg: HardwareConfig, weight, bias, mult, shift, out_index=None) -> LayerStreams:
+    """Balance a matrix's rows over the lanes and build its weight and parameter streams.
+
+    Parameters
+    ----------
+    cfg : HardwareConfig
+    weight : array_like of int, shape ``[R, C]``
+        Weight codes (``C`` counts activation *elements*: zero columns where the input has
+        padding).
+    bias, mult, shift : array_like of int, shape ``[R]``
+        The parameter record fields of each row.
+    out_index : array_like of int, shape ``[R]``, optional
+        The output element of each row, relative to ``out_base*K`` (default: row ``r`` writes
+        element ``r``).
+
+    Returns
+    -------
+    LayerStreams
+    """
+    w = _weight_matrix(weight)
+    R = w.shape[0]
+    L, K, B = cfg.lanes, cfg.k, cfg.dram_bytes_per_cycle
+    n_words = _ceil_div(w.shape[1], K)
+    n_slots = _ceil_div(R, L)
+    bias, mult, shift = (np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v)
+                         .astype(np.int64) for v in (bias, mult, shift))
+    if out_index is None:
+        out_index = np.arange(R, dtype=np.int64)
+    out_index = np.asarray(out_index, dtype=np.int64)
+    placement = assign_rows(cfg, w)
+    words = _padded_words(cfg, w)                                    # [R, n_words, K]
+    words = np.concatenate([words, np.zeros((1, n_words, K), dtype=np.int64)])  # row R: padding
+    table = placement.table.copy()
+    table[table < 0] = R
+    stream_words = words[table.reshape(-1)].reshape(-1, K)           # [L*S*n_words, K]
+    wstream = compress_words(cfg, stream_words)
+    w_bytes = len(wstream)
+    w_dram = _ceil_div(w_bytes, B)
+    wstream += bytes(w_dram * B - w_bytes)
+    recs = []
+    for lane_rows in placement.slots:
+        for r in lane_rows:
+            if r < 0:
+                recs.append(ParamRecord(0, 0, 0, False, 0))
+            else:
+                recs.append(ParamRecord(int(bias[r]), int(mult[r]), int(shift[r]), True,
+                                        int(out_index[r])))
+    pstream = b"".join(rec.pack() for rec in recs)
+    p_bytes = len(pstream)
+    p_dram = _ceil_div(p_bytes, B)
+    pstream += bytes(p_dram * B - p_bytes)
+    return LayerStreams(placement=placement, n_slots=n_slots, n_words=n_words,
+                        weight_stream=wstream, param_stream=pstream, weight_bytes=w_bytes,
+                        param_bytes=p_bytes, weight_dram_words=w_dram, param_dram_words=p_dram)
+
+
 # -- compilation -----------------------------------------------------------------------------
 
 @dataclass
@@ -388,31 +478,12 @@ def compile_matvec(cfg: HardwareConfig, layer: QuantLinear, *, in_base: int = 0,
                            f"input words {in_base}..{in_base + n_words - 1} (the input is read "
                            f"while outputs are written); choose another out_base")
 
-    # -- weight stream ------------------------------------------------------------------
-    placement = assign_rows(cfg, layer.weight)
-    words = _padded_words(cfg, layer.weight.numpy())                 # [R, n_words, K]
-    words = np.concatenate([words, np.zeros((1, n_words, K), dtype=np.int64)])  # row R: padding
-    table = placement.table.copy()
-    table[table < 0] = R
-    stream_words = words[table.reshape(-1)].reshape(-1, K)           # [L*S*n_words, K]
-    wstream = compress_words(cfg, stream_words)
-    w_bytes = len(wstream)
-    w_dram = _ceil_div(w_bytes, B)
-    wstream += bytes(w_dram * B - w_bytes)
-
-    # -- parameter stream ---------------------------------------------------------------
-    recs = []
-    for lane_rows in placement.slots:
-        for r in lane_rows:
-            if r < 0:
-                recs.append(ParamRecord(0, 0, 0, False, 0))
-            else:
-                recs.append(ParamRecord(int(layer.bias[r]), int(layer.mult[r]),
-                                        int(layer.shift[r]), True, r))
-    pstream = b"".join(rec.pack() for rec in recs)
-    p_bytes = len(pstream)
-    p_dram = _ceil_div(p_bytes, B)
-    pstream += bytes(p_dram * B - p_bytes)
+    # -- weight and parameter streams ---------------------------------------------------
+    streams = layer_streams(cfg, layer.weight, layer.bias, layer.mult, layer.shift)
+    placement = streams.placement
+    wstream, pstream = streams.weight_stream, streams.param_stream
+    w_bytes, w_dram = streams.weight_bytes, streams.weight_dram_words
+    p_bytes, p_dram = streams.param_bytes, streams.param_dram_words
 
     w_addr = dram_base
     p_addr = dram_base + w_dram

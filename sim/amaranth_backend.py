@@ -99,11 +99,17 @@ class AmaranthDriver(Driver):
             out.append(ctx.get(top.host_act_rdata))
         return out
 
-    async def run(self, pc):
+    async def run(self, pc, arg=0):
         if not 0 <= pc < self.cfg.imem_depth:
             raise DriverError(f"run: pc {pc} outside the instruction memory of "
                               f"{self.cfg.imem_depth} words")
         ctx, top = self.ctx, self.top
+        start_arg = getattr(top, "start_arg", None)   # the ARG register (issue 4), optional
+        if start_arg is not None:
+            ctx.set(start_arg, arg)
+        elif arg:
+            raise DriverError(f"run(pc={pc}, arg={arg}): this design has no ARG register "
+                              f"(start_arg port)")
         c0 = ctx.get(top.cnt_cycles)
         ctx.set(top.start_pc, pc)
         ctx.set(top.start, 1)

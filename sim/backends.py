@@ -6,6 +6,8 @@ name       what runs                                       module
 amaranth   Amaranth's Python simulator, in this process    :mod:`sim.amaranth_backend`
 verilator  cocotb + Verilator on the generated Verilog     :mod:`sim.cocotb_backend`
 icarus     cocotb + Icarus Verilog on the generated Verilog :mod:`sim.cocotb_backend`
+functional numpy model of the ISA, in this process; exact      :mod:`sim.functional`
+           values and counts, estimated cycles
 ========== =============================================== ==================================
 
 Every backend runs a host *routine*: a callable taking a :class:`~sim.driver.Driver` and
@@ -34,15 +36,19 @@ from . import host
 
 __all__ = ["BACKENDS", "get_backend", "run_host", "run_matvec"]
 
-BACKENDS = ("amaranth", "verilator", "icarus")
+BACKENDS = ("amaranth", "verilator", "icarus", "functional")
 
 
 def get_backend(name: str, cfg: HardwareConfig, **options):
     """A backend object with ``run(routine, *, waves=None, gtkw=None)`` and ``stats``.
 
     ``options`` go to the backend's constructor (``design``, ``run_timeout_cycles``; for the
-    cocotb backends also ``dram_backdoor``, ``keep_runs``).
+    cocotb backends also ``dram_backdoor``, ``keep_runs``; for ``functional`` ``strict``,
+    ``run_timeout_cycles``).
     """
+    if name == "functional":
+        from .functional import FunctionalBackend
+        return FunctionalBackend(cfg, **options)
     if name == "amaranth":
         from .amaranth_backend import AmaranthBackend
         return AmaranthBackend(cfg, **options)

@@ -73,11 +73,16 @@ class Driver(abc.ABC):
     # -- execution ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def run(self, pc: int) -> int:
+    async def run(self, pc: int, arg: int = 0) -> int:
         """Pulse ``start`` at ``pc``, wait for ``done``; return the cycles the hardware counted
         (``cnt_cycles`` difference, see the module docstring). Raises :class:`DriverError` if
         ``done`` does not rise within the backend's cycle limit, or rises with ``fault`` (an
-        unknown opcode) set."""
+        unknown opcode) set.
+
+        ``arg`` is the value of the ``ARG`` register for this run (``MOVE.INDEXED``, see
+        :mod:`rtl.isa`), presented with ``start`` (port ``start_arg``, ``act_addr_bits`` wide)
+        and latched with it: no extra cycle. A backend whose design has no ``ARG`` register
+        raises :class:`DriverError` for ``arg != 0``."""
 
     @abc.abstractmethod
     async def counters(self) -> dict:

@@ -24,7 +24,7 @@ from rtl.config import HardwareConfig
 
 __all__ = ["SIMULATORS", "run_matvec", "MatvecError"]
 
-SIMULATORS = ("amaranth", "verilator", "icarus")
+SIMULATORS = ("amaranth", "verilator", "icarus", "functional")
 
 
 class MatvecError(RuntimeError):
