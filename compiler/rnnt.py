@@ -57,7 +57,9 @@ Manifest (``image.manifest``)
 (:data:`RNNT_FORMAT`), ``model_hash`` (:func:`model_hash`), ``config_digest``,
 ``memfmt_version``, ``dims``, ``layout``, ``residency``, ``matrices`` (placement, bases,
 streams), ``lut``, ``embedding``, ``writers`` (for each program, the pc of the instruction that
-writes each vector: what a mismatch report names), ``logit_step``; and ``stats``.
+writes each vector: what a mismatch report names), ``layers`` (for each program, the layer of
+each instruction: :meth:`CompiledRNNT.layer_of`, what per-layer cycle reports group by),
+``logit_step``; and ``stats``.
 """
 
 from __future__ import annotations
@@ -176,6 +178,8 @@ class CompiledRNNT:
     writers : dict[str, dict[str, int]]
         Per program, the pc of the instruction writing each vector.
     stats : dict
+    layers : dict[str, list[str]]
+        Per program, the layer each instruction belongs to (:meth:`layer_of`).
     """
 
     image: MemoryImage
@@ -188,6 +192,7 @@ class CompiledRNNT:
     embedding: dict
     writers: dict
     stats: dict = field(default_factory=dict)
+    layers: dict = field(default_factory=dict)
 
     @property
     def config(self) -> HardwareConfig:
@@ -207,6 +212,18 @@ class CompiledRNNT:
         pc0 = self.programs[name]["pc"]
         return [f"{pc0 + i}: {isa.disassemble(self.config, w)}"
                 for i, w in enumerate(self.program(name))]
+
+    def layer_of(self) -> dict[int, tuple[str, str]]:
+        """``{pc: (program, layer)}`` for every instruction: ``layer`` is a matrix name
+        (``encoder.0`` .., ``enc_proj``, ``pred_lstm``, ``pred_proj``, ``out``: its LOADs,
+        MATVEC and, for an LSTM, the LUTs and CELL after it), ``"embedding"`` (the
+        ``MOVE.INDEXED``), ``"joint"`` (the joint's ``VADD`` and tanh), ``"lut"`` (the LUT
+        load of ``init``) or ``"end"``. Empty for an image compiled without the labels."""
+        out = {}
+        for name, labels in self.layers.items():
+            pc0 = self.programs[name]["pc"]
+            out.update((pc0 + i, (name, lab)) for i, lab in enumerate(labels))
+        return out
 
     def embedding_words(self) -> list[int]:
         """The embedding table as activation words (from the image's DRAM section)."""
@@ -255,7 +272,8 @@ class CompiledRNNT:
                        residency=dict(man["residency"]), model_hash=man["model_hash"],
                        logit_step=float(man["logit_step"]), embedding=dict(man["embedding"]),
                        writers={p: dict(w) for p, w in man["writers"].items()},
-                       stats=dict(image.manifest.get("stats", {})))
+                       stats=dict(image.manifest.get("stats", {})),
+                       layers={p: list(v) for p, v in man.get("layers", {}).items()})
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"memory image: corrupt RNN-T manifest: {e!r}") from None
 
@@ -347,6 +365,23 @@ def _sram_weight(q, ins, lay, K) -> tuple[np.ndarray, int, int]:
         raise CompileError(f"matrix has {w.shape[1]} columns, its inputs "
                            f"{[n for n, _ in ins]} hold {col}")
     return out, base, n_words
+
+
+class _Program(list):
+    """Instruction words of one program with, in :attr:`labels`, the layer each belongs to
+    (the manifest's ``layers``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.labels: list[str] = []
+
+    def append(self, word: int, label: str) -> None:
+        super().append(word)
+        self.labels.append(label)
+
+    def end(self, cfg: HardwareConfig) -> "_Program":
+        self.append(isa.end(cfg), "end")
+        return self
 
 
 def _check(need: int, have: int, what: str, field_name: str, hint: str = "") -> None:
@@ -487,13 +522,14 @@ def compile_rnnt(cfg: HardwareConfig, int_model, *, residency: str = "auto") -> 
 
     def mv(p, code, writers, tensor):
         if not w_res:
-            code.append(ld_w(p))
+            code.append(ld_w(p), p.name)
         if not p_res:
-            code.append(ld_p(p))
+            code.append(ld_p(p), p.name)
         if tensor is not None:
             writers[tensor] = len(code)
         code.append(isa.matvec(cfg, w_base=p.wsram_base, p_base=p.param_base, n_rows=p.n_slots,
-                               n_words=p.n_words, in_base=p.in_base, out_base=p.out_base))
+                               n_words=p.n_words, in_base=p.in_base, out_base=p.out_base),
+                    p.name)
 
     def lstm(p, code, writers, n, h, c, gates):
         """MATVEC, the three LUTs and CELL of one LSTM step; ``writers`` gets the pc writing
@@ -501,48 +537,51 @@ def compile_rnnt(cfg: HardwareConfig, int_model, *, residency: str = "auto") -> 
         g = lay["GATES"].base
         mv(p, code, writers, None)
         writers[f"{gates}.i"] = writers[f"{gates}.f"] = len(code)
-        code.append(isa.lut(cfg, dst=g, a=g, n=2 * n, table=isa.LUT_SIGMOID))
+        code.append(isa.lut(cfg, dst=g, a=g, n=2 * n, table=isa.LUT_SIGMOID), p.name)
         writers[f"{gates}.g"] = len(code)
-        code.append(isa.lut(cfg, dst=g + 2 * n, a=g + 2 * n, n=n, table=isa.LUT_TANH))
+        code.append(isa.lut(cfg, dst=g + 2 * n, a=g + 2 * n, n=n, table=isa.LUT_TANH), p.name)
         writers[f"{gates}.o"] = len(code)
-        code.append(isa.lut(cfg, dst=g + 3 * n, a=g + 3 * n, n=n, table=isa.LUT_SIGMOID))
+        code.append(isa.lut(cfg, dst=g + 3 * n, a=g + 3 * n, n=n, table=isa.LUT_SIGMOID),
+                    p.name)
         writers[h] = writers[c] = len(code)
-        code.append(isa.cell(cfg, dst=lay[h].base, a=g, b=lay[c].base, n=n))
+        code.append(isa.cell(cfg, dst=lay[h].base, a=g, b=lay[c].base, n=n), p.name)
 
     programs: dict[str, list[int]] = {}
     writers: dict[str, dict[str, int]] = {}
     nH, nP, nJ = (_ceil_div(d[x], K) for x in ("H", "P", "J"))
     try:
-        code, wr = [isa.load(cfg, dram_addr=lut_addr, dram_len=lut_words,
-                             count=isa.LUT_ROWS, dest=0, lut=True)], {}
+        code, wr = _Program(), {}
+        code.append(isa.load(cfg, dram_addr=lut_addr, dram_len=lut_words, count=isa.LUT_ROWS,
+                             dest=0, lut=True), "lut")
         for p in plans.values():
             if w_res:
-                code.append(ld_w(p))
+                code.append(ld_w(p), p.name)
             if p_res:
-                code.append(ld_p(p))
-        programs["init"], writers["init"] = code + [isa.end(cfg)], wr
+                code.append(ld_p(p), p.name)
+        programs["init"], writers["init"] = code.end(cfg), wr
 
-        code, wr = [], {}
+        code, wr = _Program(), {}
         for l in range(d["L"]):
             lstm(plans[f"encoder.{l}"], code, wr, nH, f"H{l}", f"C{l}", f"GATES{l}")
         mv(plans["enc_proj"], code, wr, "ENC")
-        programs["encoder"], writers["encoder"] = code + [isa.end(cfg)], wr
+        programs["encoder"], writers["encoder"] = code.end(cfg), wr
 
-        code, wr = [], {}
+        code, wr = _Program(), {}
         wr["E"] = len(code)
-        code.append(isa.move(cfg, dst=lay["E"].base, a=lay["EMB"].base, n=nE, indexed=True))
+        code.append(isa.move(cfg, dst=lay["E"].base, a=lay["EMB"].base, n=nE, indexed=True),
+                    "embedding")
         lstm(plans["pred_lstm"], code, wr, nP, "HP", "CP", "GATES")
         mv(plans["pred_proj"], code, wr, "PRED")
-        programs["predict"], writers["predict"] = code + [isa.end(cfg)], wr
+        programs["predict"], writers["predict"] = code.end(cfg), wr
 
-        code, wr = [], {}
+        code, wr = _Program(), {}
         s = lay["S"].base
         wr["S.sum"] = len(code)
-        code.append(isa.vadd(cfg, dst=s, a=lay["ENC"].base, b=lay["PRED"].base, n=nJ))
+        code.append(isa.vadd(cfg, dst=s, a=lay["ENC"].base, b=lay["PRED"].base, n=nJ), "joint")
         wr["S"] = len(code)
-        code.append(isa.lut(cfg, dst=s, a=s, n=nJ, table=isa.LUT_TANH))
+        code.append(isa.lut(cfg, dst=s, a=s, n=nJ, table=isa.LUT_TANH), "joint")
         mv(plans["out"], code, wr, "LOGITS")
-        programs["joint"], writers["joint"] = code + [isa.end(cfg)], wr
+        programs["joint"], writers["joint"] = code.end(cfg), wr
     except isa.ISAError as e:
         raise CompileError(f"an instruction field does not fit the configuration: {e}") from None
 
@@ -596,6 +635,7 @@ def compile_rnnt(cfg: HardwareConfig, int_model, *, residency: str = "auto") -> 
             "embedding": {"dram_addr": emb_addr, "dram_words": emb_dram_words,
                           "act_base": lay["EMB"].base, "words": lay["EMB"].words},
             "writers": writers,
+            "layers": {n: list(c.labels) for n, c in programs.items()},
             "logit_step": float(int_model.logit_step),
         },
         "stats": stats,

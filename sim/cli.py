@@ -26,7 +26,7 @@ __all__ = ["main"]
 
 #: Subcommands implemented in ``sim.commands.<name>`` (each module imports its heavy
 #: dependencies inside its handler, so ``zeroskip --help`` stays fast).
-COMMAND_MODULES = ("corpus", "train", "transcribe", "eval")
+COMMAND_MODULES = ("corpus", "train", "transcribe", "eval", "simulate")
 
 
 def _hw(spec: str) -> HardwareConfig:

@@ -49,6 +49,12 @@ class Driver(abc.ABC):
     cfg: HardwareConfig
     counter_names: tuple[str, ...]
 
+    # Optional: ``async def trace(self, on: bool)`` switches waveform recording on or off
+    # (no simulated time). The RNN-T host calls it at frame boundaries to limit waves to a
+    # frame window (``sim.rnnt_host.run_utterance(trace_frames=...)``); a backend whose
+    # driver has it, and which starts a waves run with tracing off, sets
+    # ``supports_wave_window = True`` (``zeroskip simulate --wave-frames``).
+
     # -- loading -----------------------------------------------------------------------------
 
     @abc.abstractmethod

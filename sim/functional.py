@@ -257,6 +257,10 @@ class FunctionalMachine:
     arg : int
         The ``ARG`` register.
     counters : dict
+    pc_cycles : dict[int, int]
+        Estimated cycles spent in each instruction (fetch, decode and unit), by pc, summed
+        over every run: what per-layer cycle reports add up (each run's cycle to leave idle
+        is in no pc).
     strict : bool
         Raise :class:`FunctionalError` on undefined behaviour.
     """
@@ -279,6 +283,7 @@ class FunctionalMachine:
         self.counters = {name: 0 for name in COUNTERS}
         self.lane_busy = [0] * L
         self.lane_stall = [0] * L
+        self.pc_cycles: dict[int, int] = {}
         self._decoded: dict[int, dict] = {}
         self._mv_cache: dict = {}
 
@@ -340,6 +345,7 @@ class FunctionalMachine:
             else:
                 unit = getattr(self, f"_op_{op.name.lower()}")(pc, d)
             cycles += 2 + unit
+            self.pc_cycles[pc] = self.pc_cycles.get(pc, 0) + 2 + unit
             per_op[op.name] = per_op.get(op.name, 0) + 1
             per_op_cycles[op.name] = per_op_cycles.get(op.name, 0) + 2 + unit
             self.counters[f"instr_{op.name.lower()}"] += 1

@@ -81,7 +81,8 @@ def _unpack(K: int, words, n: int) -> np.ndarray:
 class _Session:
     """One driver, one compiled model, the reference in lock step and the bookkeeping."""
 
-    def __init__(self, driver: Driver, crnnt, int_model, check: str):
+    def __init__(self, driver: Driver, crnnt, int_model, check: str, *, on_frame=None,
+                 trace_frames=None):
         if check not in CHECKS:
             raise ValueError(f"check must be one of {', '.join(CHECKS)}, not {check!r}")
         if check != "none" and int_model is None:
@@ -98,6 +99,27 @@ class _Session:
         self.runs = {name: 0 for name in ("encoder", "predict", "joint")}
         self.cycles = {name: 0 for name in ("encoder", "predict", "joint")}
         self.compared = 0
+        self.on_frame = on_frame
+        self.trace_frames = trace_frames
+        self.tracing = False
+
+    async def begin_frame(self, t: int) -> None:
+        """Called before frame ``t``'s encoder: reports progress (``t`` frames done) and
+        switches waves on at the first frame of ``trace_frames`` and off at the end of it."""
+        if self.on_frame is not None:
+            self.on_frame(t)
+        self.frame = t
+        if self.trace_frames is not None:
+            a, b = self.trace_frames
+            if t == a:
+                await self.set_trace(True)
+            elif t == b:
+                await self.set_trace(False)
+
+    async def set_trace(self, on: bool) -> None:
+        if on != self.tracing:
+            await self.d.trace(on)
+            self.tracing = on
 
     # -- transfers ----------------------------------------------------------------------------
 
@@ -293,7 +315,8 @@ async def _zero(s: _Session, names, purpose) -> None:
 async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam: int = 1,
                         nbest: int | None = None, max_symbols: int = MAX_SYMBOLS,
                         check: str = "outputs", load: bool = True,
-                        verify_model: bool = True) -> dict:
+                        verify_model: bool = True, on_frame=None,
+                        trace_frames: tuple[int, int] | None = None) -> dict:
     """Decode one utterance on the accelerator.
 
     Parameters
@@ -316,6 +339,15 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
     verify_model : bool
         Refuse (:class:`~rtl.memfmt.ImageError`) an image whose model hash is not
         ``int_model``'s.
+    on_frame : callable, optional
+        ``on_frame(n)`` with the number of frames decoded so far, before each frame and once
+        at the end (``n = T``): a progress hook (it runs wherever the routine runs: in another
+        process for the cocotb backends, so pass it only to in-process backends).
+    trace_frames : (int, int), optional
+        Frames ``[a, b)`` to record waves for: the host calls the driver's ``trace(True)``
+        before frame ``a``'s encoder and ``trace(False)`` before frame ``b``'s (or at the end).
+        The driver must have a ``trace`` coroutine (the backend starts a waves run with
+        tracing off); ``None`` leaves tracing to the backend.
 
     Returns
     -------
@@ -354,7 +386,14 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
         if h != crnnt.model_hash:
             raise ImageError(f"memory image compiled from model {crnnt.model_hash}, but the "
                              f"reference model is {h}; recompile the image from this model")
-    s = _Session(driver, crnnt, int_model, check)
+    if trace_frames is not None:
+        a, b = trace_frames
+        if not (isinstance(a, int) and isinstance(b, int) and 0 <= a < b):
+            raise ValueError(f"trace_frames must be (a, b) with 0 <= a < b, not {trace_frames!r}")
+        if not callable(getattr(driver, "trace", None)):
+            raise DriverError(f"{type(driver).__name__} cannot switch waves on and off (no "
+                              f"trace method): waves limited to frames need a backend with it")
+    s = _Session(driver, crnnt, int_model, check, on_frame=on_frame, trace_frames=trace_frames)
     init = {"cycles": 0, "port_words": 0}
     if load:
         init = await load_rnnt(driver, crnnt)
@@ -375,6 +414,9 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
         final = await _beam(s, ref, ref0, hw0, x, beam, max_symbols)
         ids = list(final[0].tokens)
         hyps = [(decode_ids(h.tokens), h.score) for h in final[:nbest]]
+    await s.set_trace(False)
+    if on_frame is not None:
+        on_frame(int(x.shape[0]))
     cnt1 = await driver.counters()
     return {
         "text": hyps[0][0], "ids": ids, "nbest": hyps, "frames": int(x.shape[0]),
@@ -392,7 +434,7 @@ async def _greedy(s: _Session, ref, ref_state, x, max_symbols):
     out: list[int] = []
     score = 0.0
     for t in range(x.shape[0]):
-        s.frame = t
+        await s.begin_frame(t)
         await _encoder(s, ref, x[t])
         for _ in range(max_symbols):
             logits = await _joint(s, ref, ref_state[0] if ref_state else None)
@@ -429,7 +471,7 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int) -> 
     resident = dict(hw0)                 # the words the SRAM currently holds, by vector
     beam_hyps = [_Hyp((), 0.0, hw0, ref0)]
     for t in range(x.shape[0]):
-        s.frame = t
+        await s.begin_frame(t)
         await _encoder(s, ref, x[t])
         A, B = beam_hyps, []
         for r in range(max_symbols + 1):

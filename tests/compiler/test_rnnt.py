@@ -26,6 +26,7 @@ from rtl import isa
 from rtl.config import HardwareConfig
 from rtl.memfmt import ImageError, MemoryImage, ParamRecord
 from sim import backends, rnnt_host
+from sim.driver import DriverError
 from sim.rnnt_host import RNNTMismatch
 
 TINY = HardwareConfig.tiny()
@@ -394,3 +395,64 @@ def test_mismatch_names_frame_program_instruction_tensor(im8, cfg8):
                                            r"'predict', written by pc \d+ \(MATVEC .*\): tensor "
                                            r"PRED\[0\]"):
         _run(bad, _feats(3), im8)
+
+
+def test_layer_labels_and_cycles_per_layer(im8, cfg8):
+    """Every instruction has a layer (compiler) and the functional model's cycles per pc add
+    up to the programs' cycles, less one cycle per run (leaving idle)."""
+    c = compile_rnnt(cfg8, im8)
+    where = c.layer_of()
+    assert sorted(where) == list(range(c.stats["instructions"]))
+    assert [lab for _, lab in (where[c.programs["predict"]["pc"] + i]
+                               for i in range(c.programs["predict"]["length"]))] == \
+        ["embedding"] + ["pred_lstm"] * 5 + ["pred_proj", "end"]
+    assert [where[c.programs["joint"]["pc"] + i][1] for i in range(4)] == \
+        ["joint", "joint", "out", "end"]
+    assert CompiledRNNT.from_image(c.image).layer_of() == where
+    be = backends.get_backend("functional", cfg8)
+    routine = partial(rnnt_host.run_utterance, crnnt=c, feats_q=_feats(4), int_model=im8)
+    res = be.run(routine)
+    pcs = be.driver.machine.pc_cycles
+    for p in ("encoder", "predict", "joint"):
+        got = sum(v for pc, v in pcs.items() if where[pc][0] == p)
+        assert got == res["cycles"][p] - res["runs"][p]
+
+
+class _TracingDriver:
+    """A functional driver that records the host's progress and trace calls."""
+
+    def __init__(self, cfg, log):
+        from sim.functional import FunctionalDriver
+        self._d = FunctionalDriver(cfg)
+        self.log = log
+
+    def __getattr__(self, name):
+        return getattr(self._d, name)
+
+    async def run(self, pc, arg=0):
+        self.log.append(("run", pc))
+        return await (self._d.run(pc, arg) if arg else self._d.run(pc))
+
+    async def trace(self, on):
+        self.log.append(("trace", on))
+
+
+@pytest.mark.parametrize("window, beam", [((1, 3), 1), ((2, 9), 2)])
+def test_progress_and_trace_window(im8, cfg8, window, beam):
+    import asyncio
+    c = compile_rnnt(cfg8, im8)
+    log, frames = [], []
+    d = _TracingDriver(cfg8, log)
+    asyncio.run(rnnt_host.run_utterance(d, c, _feats(4), im8, beam=beam, on_frame=frames.append,
+                                        trace_frames=window))
+    assert frames == [0, 1, 2, 3, 4]
+    enc = c.programs["encoder"]["pc"]
+    runs = [e for e in log if e[0] == "trace" or e[1] == enc]   # trace calls and encoder runs
+    a, b = window[0], min(window[1], 4)
+    on = runs.index(("trace", True))
+    assert runs[:on].count(("run", enc)) == a                     # before frame a's encoder
+    off = runs.index(("trace", False))
+    assert runs[on:off].count(("run", enc)) == b - a
+    assert log.count(("trace", True)) == log.count(("trace", False)) == 1
+    with pytest.raises(DriverError, match="cannot switch waves on and off"):
+        _run(c, _feats(2), im8, trace_frames=(0, 1))

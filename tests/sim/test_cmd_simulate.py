@@ -1,0 +1,249 @@
+"""``zeroskip simulate`` (sim/commands/simulate.py) on the functional backend with a tiny
+quantized model: the report's fields and their consistency, the transcript against
+``zeroskip transcribe --int``, the text output, every error path (one line, exit 2), the
+mismatch path (exit 1) and the detection of backends that cannot run RNN-T programs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from compiler.rnnt import fit_config
+from model.audio import write_wav
+from model.checkpoint import save
+from model.frontend import FEATURE_DIM, num_encoder_frames
+from model.intref import IntRNNT
+from model.prune import prune_post_training
+from model.rnnt import rnnt
+from model.text import BLANK
+from rtl.config import HardwareConfig
+from sim.cli import main
+from sim.commands import simulate as cmd
+from sim.driver import DriverError
+from tests.sim import standin
+
+FIELDS = ("text", "nbest", "bit_exact", "cycles", "frames", "audio_seconds", "clock_hz", "rtf",
+          "efficiency", "simulator", "sim_wall_seconds", "sim_cycles_per_second", "counters",
+          "transcript_equals_int", "cycle_accurate")
+
+
+def _model(w_bits=4, sparsity=0.6):
+    """A random tiny model, quantized (as tests/compiler/test_rnnt.py: larger logits, so that
+    the transcript is not all blanks)."""
+    torch.manual_seed(3)
+    m = rnnt(preset="tiny")
+    with torch.no_grad():
+        m.out.weight.mul_(3.0)
+        m.out.bias[BLANK] -= 2.0
+    m.set_feature_normalization(torch.full((FEATURE_DIM,), -4.0), torch.full((FEATURE_DIM,), 3.0))
+    m = prune_post_training(m, sparsity)
+    m.set_quantization(w_bits=w_bits, activations=True)
+    m.logit_observer.maxabs.fill_(6.0)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("simulate")
+    m = _model()
+    save(d / "q4.ckpt", m)
+    save(d / "float.ckpt", rnnt(preset="tiny"))
+    cfg = fit_config(HardwareConfig.tiny(), IntRNNT.from_model(m))
+    (d / "fit.json").write_text(cfg.to_json())
+    rng = np.random.default_rng(0)
+    t = np.arange(12000) / 16000
+    audio = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    write_wav(d / "a.wav", audio + 0.01 * rng.standard_normal(len(t)))
+    (d / "text.wav").write_text("not audio at all\n")
+    return d
+
+
+def _args(files, *extra):
+    return ["simulate", "--model", str(files / "q4.ckpt"), "--hw", str(files / "fit.json"),
+            *extra, str(files / "a.wav")]
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_json_fields_are_consistent(files, capsys, beam):
+    assert main(_args(files, "--json", "--beam", str(beam))) == 0
+    cap = capsys.readouterr()
+    r = json.loads(cap.out)
+    assert cap.err == ""                                    # no progress bar with --json
+    for f in FIELDS:
+        assert f in r, f
+    assert r["bit_exact"] is True and r["values_compared"] > 0
+    assert r["simulator"] == "functional" and r["cycle_accurate"] is False
+    assert r["frames"] == num_encoder_frames(12000)
+    assert r["audio_seconds"] == pytest.approx(0.75)
+    cfg = HardwareConfig.from_json((files / "fit.json").read_text())
+    assert r["clock_hz"] == cfg.clock_hz and r["config_digest"] == cfg.digest
+    assert r["rtf"] == pytest.approx(r["cycles"] / r["clock_hz"] / r["audio_seconds"])
+    assert r["cycles"] == sum(r["cycles_per_program"].values())
+    assert r["cycles"] == sum(r["cycles_per_class"].values())
+    assert r["cycles"] == sum(r["cycles_per_layer"].values())
+    assert r["cycles_per_class"]["matvec"] == r["matvec_cycles"] == r["counters"]["matvec_cycles"]
+    assert set(r["cycles_per_layer"]) >= {"encoder.0", "enc_proj", "pred_lstm", "out", "joint"}
+    assert r["runs"]["encoder"] == r["frames"]
+    assert r["efficiency"] == pytest.approx(r["macs"] / cfg.macs_per_cycle / r["matvec_cycles"])
+    assert 0 < r["efficiency"] <= 1
+    assert r["macs"] == r["counters"]["macs"]
+    assert r["macs_skipped"] == r["counters"]["skip_zero_w"] + r["counters"]["skip_zero_a"] > 0
+    assert r["sim_cycles_per_second"] == pytest.approx(r["sim_cycles"] / r["sim_wall_seconds"])
+    assert r["sim_cycles"] >= r["cycles"] + r["init_cycles"]
+    assert len(r["nbest"]) == beam and r["text"] == r["nbest"][0]["text"]
+    # the transcript is what `zeroskip transcribe --int` prints, and not trivially empty
+    assert r["transcript_equals_int"] is True and r["text"].strip()
+    assert main(["transcribe", "--int", "--json", "--beam", str(beam), "--model",
+                 str(files / "q4.ckpt"), str(files / "a.wav")]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert ref["text"] == r["text"]
+    if beam > 1:
+        assert ref["nbest"] == r["nbest"]
+
+
+def test_text_output(files, capsys):
+    assert main(_args(files, "--beam", "2", "--check-internal")) == 0
+    cap = capsys.readouterr()
+    out = cap.out
+    assert out.startswith(f"{files / 'a.wav'}: ")
+    assert "BIT-EXACT" in out and "every tensor" in out
+    assert "transcript equals `transcribe --int`'s" in out
+    assert "analytical estimate, not cycle-accurate" in out
+    for word in ("real-time factor", "efficiency", "MACs", "DRAM", "cycles/s", "  layer",
+                 "  class", "  program"):
+        assert word in out, word
+    assert "frame" in cap.err                                # the progress bar
+
+
+def test_no_check(files, capsys):
+    assert main(_args(files, "--json", "--no-check", "--beam", "1")) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["bit_exact"] is None and r["values_compared"] == 0
+    assert r["transcript_equals_int"] is True
+
+
+@pytest.mark.parametrize("args, match", [
+    (lambda d: ["--model", str(d / "nope.ckpt")], "nope.ckpt does not exist"),
+    (lambda d: ["--model", str(d / "float.ckpt")], "float.ckpt: IntRNNT.from_model: the model "
+                                                   "is not quantized"),
+    (lambda d: ["--model", str(d / "text.wav")], "not a zeroskip checkpoint"),
+    (lambda d: ["--hw", "tiny"], "does not fit --hw tiny: the activation SRAM"),
+    (lambda d: ["--hw", str(d / "nope.json")], "neither a preset"),
+    (lambda d: ["--beam", "2", "--nbest", "3"], "--nbest 3 is more than the beam width 2"),
+    (lambda d: ["--waves", str(d / "w.vcd")], "--waves needs an HDL simulator"),
+    (lambda d: ["--wave-frames", "1:2"], "give --waves too"),
+    (lambda d: ["--simulator", "verilator", "--waves", "w.vcd", "--wave-frames", "3:1"],
+     "need 0 <= A < B"),
+    (lambda d: ["--simulator", "icarus", "--waves", "w.vcd", "--wave-frames", "a:b"],
+     "expected A:B"),
+    (lambda d: ["--no-check", "--check-internal"], "contradict"),
+])
+def test_errors_are_one_line_exit_2(files, capsys, args, match):
+    argv = ["simulate", "--model", str(files / "q4.ckpt"), "--hw", str(files / "fit.json")]
+    code = main(argv + args(files) + [str(files / "a.wav")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and match in err[0], err
+
+
+@pytest.mark.parametrize("name, match", [("text.wav", "text.wav is not an audio file"),
+                                         ("missing.wav", "missing.wav: no such file")])
+def test_bad_audio(files, capsys, name, match):
+    code = main(["simulate", "--model", str(files / "q4.ckpt"), str(files / name)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]
+
+
+def test_missing_default_model_says_how_to_make_it(files, capsys, monkeypatch):
+    monkeypatch.setattr("sim.commands.transcribe.DEFAULT_MODEL", files / "models" / "x.ckpt")
+    assert main(["simulate", str(files / "a.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "`make model`" in err[0] and "--model" in err[0]
+
+
+def test_design_without_the_vector_unit_is_refused(files, capsys, monkeypatch):
+    monkeypatch.setattr("sim.build.DEFAULT_DESIGN", standin.design())
+    assert main(_args(files, "--simulator", "amaranth")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "amaranth simulator cannot run RNN-T programs yet" in err[0]
+    assert "start_arg" in err[0] and "CELL" in err[0] and "--simulator functional" in err[0]
+
+
+class _FaultingBackend:
+    """What a backend does with a design whose controller lacks an opcode: the driver's run
+    raises (in process: DriverError; from a cocotb process: SimulationError naming it)."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def run(self, routine, *, waves=None):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [
+    DriverError("run(pc=7): the accelerator stopped with fault set (unknown opcode) after 9 "
+                "cycles"),
+    type("SimulationError", (RuntimeError,), {"error_type": "DriverError"})(
+        "host routine failed in verilator: DriverError: run(pc=7): the accelerator stopped "
+        "with fault set (unknown opcode) after 9 cycles\n--- traceback ---\n..."),
+])
+def test_fault_on_an_unknown_opcode_is_refused(files, capsys, monkeypatch, error):
+    monkeypatch.setattr(cmd, "rnnt_support", lambda *a, **k: None)
+    monkeypatch.setattr("sim.backends.get_backend", lambda *a, **k: _FaultingBackend(error))
+    assert main(_args(files, "--simulator", "verilator")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "cannot run RNN-T programs yet" in err[0] and "fault set" in err[0]
+
+
+def test_simulator_build_failure_is_one_line(files, capsys, monkeypatch):
+    from sim.build import BuildError
+    error = BuildError("verilator not found on PATH\nmore detail")
+    monkeypatch.setattr(cmd, "rnnt_support", lambda *a, **k: None)
+    monkeypatch.setattr("sim.backends.get_backend", lambda *a, **k: _FaultingBackend(error))
+    assert main(_args(files, "--simulator", "verilator")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["zeroskip simulate: error: verilator: verilator not found on PATH"]
+
+
+def test_waves_need_a_backend_that_limits_them_to_frames(files, capsys, monkeypatch):
+    monkeypatch.setattr(cmd, "rnnt_support", lambda *a, **k: None)
+    assert main(_args(files, "--simulator", "amaranth", "--waves", str(files / "w.vcd"),
+                      "--wave-frames", "2:4")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot limit waves to a frame window" in err[0]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_mismatch_exits_1_naming_where(files, capsys, monkeypatch, as_json):
+    project = IntRNNT.project
+
+    def wrong(self, name, x):                       # the reference's enc is off by one
+        y = project(self, name, x)
+        return y + (name == "enc_proj") * (torch.arange(len(y)) == 2)
+
+    monkeypatch.setattr(IntRNNT, "project", wrong)
+    code = main(_args(files, "--beam", "1", "--no-progress", *(["--json"] if as_json else [])))
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1
+    assert ("mismatch at frame 0, program 'encoder', written by pc" in err[0]
+            and "tensor ENC[2] is" in err[0] and "in the integer reference" in err[0])
+    if as_json:
+        r = json.loads(cap.out)
+        assert r["bit_exact"] is False
+        m = r["mismatch"]
+        assert (m["frame"], m["program"], m["tensor"], m["index"]) == (0, "encoder", "ENC", 2)
+        assert m["expected"] == m["got"] + 1
+    else:
+        assert cap.out == ""
+
+
+@pytest.mark.parametrize("text, want", [("3:5", (3, 5)), ("3:", (3, None)), ("0", (0, 1))])
+def test_parse_frames(text, want):
+    assert cmd.parse_frames(text) == want
