@@ -31,7 +31,7 @@ FIELDS = ("text", "nbest", "bit_exact", "cycles", "frames", "audio_seconds", "cl
 
 
 def _model(w_bits=4, sparsity=0.6):
-    """A random tiny model, quantized (as tests/compiler/test_rnnt.py: larger logits, so that
+    """A random tiny model, quantized (as tests/compiler/test_compile_rnnt.py: larger logits, so that
     the transcript is not all blanks)."""
     torch.manual_seed(3)
     m = rnnt(preset="tiny")
