@@ -41,7 +41,7 @@ import torch
 from .text import decode as decode_ids
 
 __all__ = ["MAX_SYMBOLS", "greedy", "greedy_batch", "greedy_ids", "beam_search",
-           "beam_search_hyps", "Hypothesis"]
+           "beam_search_hyps", "beam_step", "Hypothesis"]
 
 #: Default maximum labels emitted per encoder frame.
 MAX_SYMBOLS = 4
@@ -152,6 +152,38 @@ class Hypothesis:
         return decode_ids(self.tokens)
 
 
+def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close):
+    """One expansion round of the beam search (shared by every implementation of it).
+
+    ``A``: the hypotheses still open in this frame, ``lp[a]`` the log-probabilities (a list per
+    symbol) of ``A[a]``'s next symbol; ``B``: the hypotheses already closed by a blank. The
+    ``beam`` best candidates are kept: a hypothesis of ``B`` as it is, a blank closing ``A[a]``
+    (built by ``close(hyp, score)``, each token sequence kept once) or, with ``extend``, a
+    non-blank symbol ``k`` extending ``A[a]``. Ties keep candidate order (a stable sort).
+
+    Returns ``(B, grow)``: the closed hypotheses, and ``(score, hyp, k)`` for every extension
+    the caller must run the prediction network for.
+    """
+    pool = [(h.score, 0, h, None) for h in B]               # (score, kind, hyp, label)
+    for a, h in enumerate(A):
+        pool.append((h.score + lp[a][blank], 1, h, blank))
+        if extend:
+            pool.extend((h.score + lp[a][k], 2, h, k) for k in range(len(lp[a])) if k != blank)
+    pool.sort(key=lambda e: -e[0])
+    closed, grow, seen = [], [], set()
+    for score, kind, h, k in pool:
+        if len(closed) + len(grow) == beam:
+            break
+        if kind == 2:
+            grow.append((score, h, k))
+            continue
+        if h.tokens in seen:
+            continue
+        seen.add(h.tokens)
+        closed.append(h if kind == 0 else close(h, score))
+    return closed, grow
+
+
 @torch.no_grad()
 def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
                      max_symbols: int = MAX_SYMBOLS) -> list[Hypothesis]:
@@ -172,26 +204,10 @@ def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
             if not A:
                 break
             lp = torch.log_softmax(model.join(enc[t][None], torch.stack([h.pred for h in A])), -1)
-            lp = lp.to(torch.float64).tolist()
-            pool = [(h.score, 0, h, None) for h in B]           # (score, kind, hyp, label)
-            for a, h in enumerate(A):
-                pool.append((h.score + lp[a][blank], 1, h, blank))
-                if r < max_symbols:
-                    pool.extend((h.score + lp[a][k], 2, h, k) for k in range(len(lp[a]))
-                                if k != blank)
-            pool.sort(key=lambda e: -e[0])                      # stable: ties keep pool order
-            B, grow, seen = [], [], set()
-            for score, kind, h, k in pool:
-                if len(B) + len(grow) == beam:
-                    break
-                if kind == 2:
-                    grow.append((score, h, k))
-                    continue
-                if h.tokens in seen:
-                    continue
-                seen.add(h.tokens)
-                B.append(h if kind == 0 else
-                         Hypothesis(h.tokens, score, h.pred, h.state, (h.link, t, blank)))
+            B, grow = beam_step(A, B, lp.to(torch.float64).tolist(), beam=beam, blank=blank,
+                                extend=r < max_symbols,
+                                close=lambda h, score, t=t: Hypothesis(
+                                    h.tokens, score, h.pred, h.state, (h.link, t, blank)))
             if grow:
                 toks = torch.tensor([[k] for _, _, k in grow], dtype=torch.int64)
                 hh = torch.cat([h.state[0] for _, h, _ in grow], 1)

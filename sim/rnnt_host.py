@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.decode import MAX_SYMBOLS
+from model.decode import MAX_SYMBOLS, beam_step
 from model.text import decode as decode_ids
 from rtl import isa
 from rtl.memfmt import ImageError
@@ -482,25 +482,9 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int) -> 
                 await _restore(s, h.hw, ("PRED",), resident)
                 logits.append(await _joint(s, ref, h.ref[0] if h.ref else None))
             lp = _log_softmax(s.c, logits).to(torch.float64).tolist()
-            pool = [(h.score, 0, h, None) for h in B]             # (score, kind, hyp, label)
-            for a, h in enumerate(A):
-                pool.append((h.score + lp[a][blank], 1, h, blank))
-                if r < max_symbols:
-                    pool.extend((h.score + lp[a][k], 2, h, k) for k in range(len(lp[a]))
-                                if k != blank)
-            pool.sort(key=lambda e: -e[0])                        # stable: ties keep pool order
-            B, grow, seen = [], [], set()
-            for score, kind, h, k in pool:
-                if len(B) + len(grow) == beam:
-                    break
-                if kind == 2:
-                    grow.append((score, h, k))
-                    continue
-                if h.tokens in seen:
-                    continue
-                seen.add(h.tokens)
-                B.append(h if kind == 0 else
-                         _Hyp(h.tokens, score, h.hw, h.ref, (h.link, t, blank)))
+            B, grow = beam_step(A, B, lp, beam=beam, blank=blank, extend=r < max_symbols,
+                                close=lambda h, score, t=t: _Hyp(
+                                    h.tokens, score, h.hw, h.ref, (h.link, t, blank)))
             A = []
             for score, h, k in grow:
                 await _restore(s, h.hw, ("HP", "CP"), resident)
