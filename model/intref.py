@@ -770,6 +770,21 @@ def _fq_lstm(layer: QLSTM, x, h, c):
     return codes, h1, c1
 
 
+def _compare_projection(tally, key, model, int_model, name, x_int, x_fq, dt):
+    """Tally projection ``name`` (output step 1/32) of the integer input ``x_int`` against the
+    float model's, run free on its own input ``x_fq`` and locally on ``x_int``; returns the
+    integer and the free-running float codes."""
+    layer = getattr(model, name)
+    got = int_model.project(name, x_int)
+    free = _fq_codes(fake_quant(layer(x_fq), JOINT_STEP), JOINT_STEP)
+    local = _fq_codes(fake_quant(layer(x_int.to(dt) * H_STEP), JOINT_STEP), JOINT_STEP)
+    tally.add(key, "free", got, free)
+    acc = int_model._fast[name].acc(x_int)
+    tally.add(key, "local", got, local,
+              _near_tie(int_model, name, acc, _abs_terms(int_model, name, x_int), dt, local, got))
+    return got, free
+
+
 def _abs_terms(int_model, name, z_model_codes):
     """``sum_c |Wq[r, c]| |z[c]| + |bias_fq[r]|`` with ``z`` as the float model's codes."""
     q = int_model.matrices[name]
@@ -823,13 +838,7 @@ def _compare(model, int_model, feats_q, tokens):
             xi, xf = st.h, hf[l]
         hi, ci = torch.stack(new_h), torch.stack(new_c)
         # projection
-        ei = im.project("enc_proj", xi)
-        ef = _fq_codes(fake_quant(m.enc_proj(xf), JOINT_STEP), JOINT_STEP)
-        el = _fq_codes(fake_quant(m.enc_proj(xi.to(dt) * H_STEP), JOINT_STEP), JOINT_STEP)
-        tally.add("enc", "free", ei, ef)
-        acc = im._fast["enc_proj"].acc(xi)
-        tally.add("enc", "local", ei, el,
-                  _near_tie(im, "enc_proj", acc, _abs_terms(im, "enc_proj", xi), dt, el, ei))
+        ei, ef = _compare_projection(tally, "enc", m, im, "enc_proj", xi, xf, dt)
         enc_i.append(ei[0])
         enc_f.append(ef[0])
     enc_i, enc_f = torch.stack(enc_i), torch.stack(enc_f)
@@ -865,13 +874,7 @@ def _compare(model, int_model, feats_q, tokens):
         cbad = tally.add("pred_lstm.c", "local", st.c, _fq_codes(cl, C_STEP), unit_bad)
         tally.add("pred_lstm.h", "local", st.h, _fq_codes(hl, H_STEP), unit_bad | cbad)
         hi, ci = st.h, st.c
-        pi = im.project("pred_proj", hi)
-        pf = _fq_codes(fake_quant(m.pred_proj(hf), JOINT_STEP), JOINT_STEP)
-        pl = _fq_codes(fake_quant(m.pred_proj(hi.to(dt) * H_STEP), JOINT_STEP), JOINT_STEP)
-        tally.add("pred", "free", pi, pf)
-        acc = im._fast["pred_proj"].acc(hi)
-        tally.add("pred", "local", pi, pl,
-                  _near_tie(im, "pred_proj", acc, _abs_terms(im, "pred_proj", hi), dt, pl, pi))
+        pi, pf = _compare_projection(tally, "pred", m, im, "pred_proj", hi, hf, dt)
         pred_i.append(pi[0])
         pred_f.append(pf[0])
     pred_i, pred_f = torch.stack(pred_i), torch.stack(pred_f)
