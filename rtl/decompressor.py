@@ -141,6 +141,9 @@ class Decompressor(wiring.Component):
         is low.
     params : In(1)
         0: compressed weight words; 1: 16-byte parameter records.
+    single : In(1)
+        ``count`` records *in all* rather than per lane (``LOAD.LUT``: they go to one memory;
+        ``wr_lane`` stays 0).
     dram_addr : In(cfg.dram_addr_bits)
         First DRAM word of the stream.
     dram_len : In(cfg.dram_addr_bits + 1)
@@ -191,6 +194,7 @@ class Decompressor(wiring.Component):
         super().__init__({
             "start": In(1),
             "params": In(1),
+            "single": In(1),
             "dram_addr": In(cfg.dram_addr_bits),
             "dram_len": In(cfg.dram_addr_bits + 1),
             "count": In(tgt + 1),
@@ -240,6 +244,7 @@ class Decompressor(wiring.Component):
         run = Signal()              # between start and the last parse (or the stream running dry)
         more = Signal()             # records remain to be parsed
         mode_params = Signal()
+        mode_single = Signal()
         rd_addr = Signal(cfg.dram_addr_bits)
         words_left = Signal(cfg.dram_addr_bits + 1)
         inflight = Signal()         # a read issued last cycle: its data is on dram_rd_data
@@ -266,7 +271,7 @@ class Decompressor(wiring.Component):
         consume = Signal(size_bits)
         m.d.comb += consume.eq(Mux(take, size, 0))
         last = Signal()
-        m.d.comb += last.eq((idx == count - 1) & (lane == L - 1))
+        m.d.comb += last.eq((idx == count - 1) & (mode_single | (lane == L - 1)))
 
         # -- fetch ----------------------------------------------------------------------------
         arriving = Signal()
@@ -321,6 +326,7 @@ class Decompressor(wiring.Component):
                 run.eq(1),
                 more.eq(self.count != 0),
                 mode_params.eq(self.params),
+                mode_single.eq(self.single),
                 rd_addr.eq(self.dram_addr),
                 words_left.eq(self.dram_len),
                 count.eq(self.count),
@@ -405,7 +411,8 @@ class LoadTrace:
 
 
 def reference_load(cfg: HardwareConfig, dram: Sequence[int], *, dram_addr: int, dram_len: int,
-                   count: int, dest: int, params: bool = False) -> LoadTrace:
+                   count: int, dest: int, params: bool = False, single: bool = False
+                   ) -> LoadTrace:
     """Run one LOAD on the Python twin of :class:`Decompressor`, cycle for cycle.
 
     Parameters
@@ -413,7 +420,7 @@ def reference_load(cfg: HardwareConfig, dram: Sequence[int], *, dram_addr: int, 
     cfg : HardwareConfig
     dram : sequence of int
         DRAM contents, one ``B``-byte word per element (little-endian bytes).
-    dram_addr, dram_len, count, dest, params
+    dram_addr, dram_len, count, dest, params, single
         The command, as on the :class:`Decompressor` ports.
 
     Returns
@@ -466,7 +473,7 @@ def reference_load(cfg: HardwareConfig, dram: Sequence[int], *, dram_addr: int, 
         if take:
             rec = bytes(buf[:rec_bytes]).ljust(rec_bytes, b"\0")
             s1 = (lane, addr, expand(rec))
-            last = idx == count - 1 and lane == L - 1
+            last = idx == count - 1 and (single or lane == L - 1)
             if idx == count - 1:
                 idx, addr, lane = 0, dest, lane + 1
             else:

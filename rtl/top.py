@@ -11,15 +11,17 @@ from .bits import tree_sum
 from .config import HardwareConfig
 from .controller import Controller
 from .decompressor import Decompressor
-from .isa import instruction_layout
+from .isa import LUT_ROWS, Op, instruction_layout
 from .mac_lane import MacLane
 from .memfmt import param_record_layout
+from .vector import VectorUnit
 
 __all__ = ["Accelerator", "COUNTERS", "LANE_COUNTERS"]
 
 #: Scalar performance counters, each a port ``cnt_<name>``, cumulative since reset.
 COUNTERS = ("cycles", "load_cycles", "matvec_cycles", "dram_bytes", "wsram_reads", "act_reads",
-            "macs", "skip_zero_w", "skip_zero_a")
+            "macs", "skip_zero_w", "skip_zero_a", "vector_cycles",
+            *(f"instr_{op.name.lower()}" for op in Op))
 #: Per-lane counters, ports ``cnt_<name>_<lane>``.
 LANE_COUNTERS = ("lane_busy", "lane_stall")
 
@@ -39,8 +41,9 @@ class Accelerator(wiring.Component):
 
     Ports
     -----
-    start : In(1); start_pc : In(imem_addr_bits)
-        Pulse to run the program at ``start_pc``.
+    start : In(1); start_pc : In(imem_addr_bits); start_arg : In(act_addr_bits)
+        Pulse to run the program at ``start_pc``; ``start_arg`` is latched into the ``ARG``
+        register (``MOVE.INDEXED``) with it.
     busy, done, fault : Out(1)
         See :class:`rtl.controller.Controller`; ``done`` is a level cleared by ``start``.
     host_act_addr, host_act_wdata, host_act_we : In; host_act_rdata : Out(K*act_bits)
@@ -51,11 +54,15 @@ class Accelerator(wiring.Component):
         DRAM model writes (the host can also load the DRAM model by backdoor).
     cnt_<name> : Out(counter_bits)
         The counters of :data:`COUNTERS`, then ``cnt_lane_busy_<l>`` and ``cnt_lane_stall_<l>``.
+        ``vector_cycles`` counts the decode and unit cycles of vector instructions (as
+        ``load_cycles``/``matvec_cycles`` do for theirs); ``instr_<op>`` the instructions
+        decoded, by opcode.
 
     Attributes
     ----------
-    dram_mem, imem, act_mem : amaranth.lib.memory.Memory
-        For backdoor access in the Amaranth simulator (``ctx.set(top.dram_mem.data[i], v)``).
+    dram_mem, imem, act_mem, lut_mem : amaranth.lib.memory.Memory
+        For backdoor access in the Amaranth simulator (``ctx.set(top.dram_mem.data[i], v)``);
+        ``lut_mem`` is the vector unit's LUT memory (512 int8 entries).
     """
 
     def __init__(self, cfg: HardwareConfig):
@@ -65,6 +72,7 @@ class Accelerator(wiring.Component):
         members = {
             "start": In(1),
             "start_pc": In(cfg.imem_addr_bits),
+            "start_arg": In(cfg.act_addr_bits),
             "busy": Out(1),
             "done": Out(1),
             "fault": Out(1),
@@ -95,6 +103,8 @@ class Accelerator(wiring.Component):
                       for _ in range(cfg.lanes)]
         self.pmem = [Memory(shape=unsigned(param_record_layout(cfg).size),
                             depth=cfg.param_depth, init=[]) for _ in range(cfg.lanes)]
+        self.vector = VectorUnit(cfg)
+        self.lut_mem = self.vector.lut_mem
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -103,6 +113,7 @@ class Accelerator(wiring.Component):
 
         m.submodules.ctrl = ctrl = Controller(cfg)
         m.submodules.decomp = decomp = Decompressor(cfg)
+        m.submodules.vector = vu = self.vector
         lanes = []
         for lane in range(L):
             m.submodules[f"lane{lane}"] = ln = MacLane(cfg)
@@ -136,10 +147,30 @@ class Accelerator(wiring.Component):
             decomp.dram_rd_data.eq(dram_rd.data),
             dram_wr.addr.eq(self.host_dram_addr), dram_wr.data.eq(self.host_dram_wdata),
             dram_wr.en.eq(self.host_dram_we),
-            decomp.start.eq(ctrl.ld_start), decomp.params.eq(ctrl.ld_params),
+            decomp.start.eq(ctrl.ld_start), decomp.params.eq(ctrl.ld_params | ctrl.ld_lut),
+            decomp.single.eq(ctrl.ld_lut),
             decomp.dram_addr.eq(ctrl.ld.dram_addr), decomp.dram_len.eq(ctrl.ld.dram_len),
             decomp.count.eq(ctrl.ld.count), decomp.dest.eq(ctrl.ld.dest),
             ctrl.ld_busy.eq(decomp.busy),
+        ]
+
+        # LOAD.LUT: the decompressor's parameter records go to the LUT memory, not the lanes.
+        ld_lut = Signal()
+        with m.If(ctrl.ld_start):
+            m.d.sync += ld_lut.eq(ctrl.ld_lut)
+        m.d.comb += [vu.lut_wr_row.eq(decomp.wr_addr[:(LUT_ROWS - 1).bit_length()]),
+                     vu.lut_wr_data.eq(decomp.wr_pdata),
+                     vu.lut_wr_en.eq(decomp.wr_pen & ld_lut)]
+
+        # -- the ARG register and the vector unit -------------------------------------------
+        arg = Signal(cfg.act_addr_bits)
+        with m.If(self.start & ~ctrl.busy):
+            m.d.sync += arg.eq(self.start_arg)
+        vec_rd = self.act_mem.read_port()
+        m.d.comb += [
+            vu.start.eq(ctrl.vec_start), vu.op.eq(ctrl.vec_op), vu.flags.eq(ctrl.vec_flags),
+            vu.args.eq(ctrl.vec), vu.arg.eq(arg), ctrl.vec_busy.eq(vu.busy),
+            vec_rd.addr.eq(vu.rd_addr), vec_rd.en.eq(vu.rd_en), vu.rd_data.eq(vec_rd.data),
         ]
 
         # -- lanes ------------------------------------------------------------------------------
@@ -157,7 +188,7 @@ class Accelerator(wiring.Component):
                 w_wr.addr.eq(decomp.wr_addr), w_wr.data.eq(decomp.wr_wdata),
                 w_wr.en.eq(decomp.wr_wen & mine),
                 p_wr.addr.eq(decomp.wr_addr), p_wr.data.eq(decomp.wr_pdata),
-                p_wr.en.eq(decomp.wr_pen & mine),
+                p_wr.en.eq(decomp.wr_pen & ~ld_lut & mine),
                 w_rd.addr.eq(ln.w_rd_addr), w_rd.en.eq(ln.w_rd_en), ln.w_rd_data.eq(w_rd.data),
                 p_rd.addr.eq(ln.p_rd_addr), p_rd.en.eq(ln.p_rd_en), ln.p_rd_data.eq(p_rd.data),
                 a_rd.addr.eq(ln.a_rd_addr), a_rd.en.eq(ln.a_rd_en), ln.a_rd_data.eq(a_rd.data),
@@ -174,8 +205,13 @@ class Accelerator(wiring.Component):
             m.d.sync += out_base.eq(ctrl.mv.out_base)
         act_wr = self.act_mem.write_port(granularity=cfg.act_bits)
         k_bits = (K - 1).bit_length()
+        # Writers never overlap in time: the host only while idle, the vector unit only in its
+        # instructions, the lanes' arbiter only in MATVECs.
         with m.If(self.host_act_we):
             m.d.comb += [act_wr.addr.eq(self.host_act_addr), act_wr.data.eq(self.host_act_wdata),
+                         act_wr.en.eq(Const((1 << K) - 1, K))]
+        with m.Elif(vu.wr_en):
+            m.d.comb += [act_wr.addr.eq(vu.wr_addr), act_wr.data.eq(vu.wr_data),
                          act_wr.en.eq(Const((1 << K) - 1, K))]
         # Round-robin: grant the first lane with a result at or after the pointer, then move
         # the pointer past it.
@@ -215,7 +251,10 @@ class Accelerator(wiring.Component):
             "wsram_reads": tree_sum(ln.st_wsram_read for ln in lanes),
             "act_reads": tree_sum(ln.st_act_read for ln in lanes),
             "macs": tree_sum(ln.st_macs for ln in lanes),
+            "vector_cycles": ctrl.in_vector,
         }
+        for op in Op:
+            incr[f"instr_{op.name.lower()}"] = ctrl.decoded & (ctrl.decoded_op == op.value)
         for name in COUNTERS:
             port = getattr(self, f"cnt_{name}")
             if name in incr:

@@ -99,6 +99,23 @@ VERILATOR_MAKEFLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "PYTHON3=python3", "OPT_FA
 TIMESCALE = ("1ns", "1ps")
 
 
+def _mark_used(obj, seen=None) -> None:
+    """Mark ``obj`` and the elaboratables and memories it holds (attributes, lists) as used."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, (list, tuple)):
+        for x in obj:
+            _mark_used(x, seen)
+        return
+    if not hasattr(obj, "_MustUse__used"):
+        return
+    obj._MustUse__used = True
+    for v in vars(obj).values():
+        _mark_used(v, seen)
+
+
 class BuildError(RuntimeError):
     """A build step (Verilog generation, simulator compilation) failed."""
 
@@ -180,6 +197,14 @@ class Design:
 
     def instantiate(self, cfg: HardwareConfig):
         return self._resolve(self.factory)(cfg)
+
+    def port_names(self, cfg: HardwareConfig) -> set[str]:
+        """The top level's port names for ``cfg``, from an instance that is then dropped
+        (marked used, so Amaranth does not warn that it was never elaborated)."""
+        top = self.instantiate(cfg)
+        names = set(top.signature.members)
+        _mark_used(top)
+        return names
 
     def to_verilog(self, cfg: HardwareConfig) -> str:
         return self._resolve(self.verilog)(cfg, name=TOPLEVEL)

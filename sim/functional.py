@@ -46,10 +46,10 @@ unit)``: the controller's cycle to leave idle, its fetch and decode per instruct
             and the unit is done :data:`MATVEC_LATENCY` cycles after the last write (or the
             last lane's last issue). On the Amaranth simulation of ``rtl.top.Accelerator``
             (tiny config, six layers, sparse and dense) this equals the measured cycles
-vector      ``source words read + VECTOR_LATENCY``, i.e. one activation-SRAM read port for
-            the vector unit: ``2n`` for ``VADD``/``VMUL``, ``n`` for ``LUT``/``MOVE``, ``6n``
-            for ``CELL`` (four gate words and two cell planes per unit word) -- an
-            assumption about the RTL not yet built (issue 4), to be replaced by its timing
+vector      exact: :func:`rtl.vector.unit_cycles` (one activation-SRAM read per cycle:
+            ``2n + 2`` for ``VADD``/``VMUL``, ``n + 2`` for ``MOVE``, ``n + 3`` for ``LUT``,
+            ``6n + 4`` for ``CELL``; ``2`` for ``n = 0``), the timing of
+            :class:`rtl.vector.VectorUnit`
 
 Counters: those of :data:`rtl.top.COUNTERS` that the model can know exactly (``dram_bytes``,
 ``wsram_reads``, ``act_reads``, ``macs``, ``skip_zero_w``, ``skip_zero_a``) are exact;
@@ -73,20 +73,18 @@ import numpy as np
 from rtl import isa
 from rtl.config import PARAM_RECORD_BYTES, HardwareConfig
 from rtl.decompressor import reference_load
+from rtl.vector import unit_cycles
 
 from .driver import DEFAULT_RUN_TIMEOUT_CYCLES, Driver, DriverError
 
 __all__ = ["FunctionalBackend", "FunctionalDriver", "FunctionalMachine", "FunctionalError",
-           "COUNTERS", "MATVEC_LATENCY", "VECTOR_LATENCY", "decode_weight_stream",
+           "COUNTERS", "MATVEC_LATENCY", "decode_weight_stream",
            "run_host"]
 
 #: Cycles a MATVEC takes beyond its busiest lane's issue cycles (pipeline fill and drain:
 #: reads, multiply, the four requantization stages, the output queue and arbiter). Measured on
 #: the Amaranth simulation of ``rtl.top.Accelerator`` (tiny config): 10 or 11.
 MATVEC_LATENCY = 10
-#: Cycles a vector instruction takes beyond one per source word read (read latency, write).
-VECTOR_LATENCY = 2
-
 _VECTOR_OPS = ("VADD", "VMUL", "LUT", "CELL", "MOVE")
 
 #: The counters :class:`FunctionalDriver` keeps: :data:`rtl.top.COUNTERS`, then the class
@@ -470,28 +468,28 @@ class FunctionalMachine:
         n = d["n"]
         self._check_vector_overlap(pc, d, d["dst"], n, [("a", d["a"], n), ("b", d["b"], n)])
         self._write(d["dst"], _sat(self._read(d["a"], n) + self._read(d["b"], n), 8))
-        return 2 * n + VECTOR_LATENCY
+        return unit_cycles(isa.Op.VADD, n)
 
     def _op_vmul(self, pc, d):
         n = d["n"]
         self._check_vector_overlap(pc, d, d["dst"], n, [("a", d["a"], n), ("b", d["b"], n)])
         prod = self._read(d["a"], n) * self._read(d["b"], n)
         self._write(d["dst"], _sat(_rshr(prod, d["shift"]), 8))
-        return 2 * n + VECTOR_LATENCY
+        return unit_cycles(isa.Op.VMUL, n)
 
     def _op_lut(self, pc, d):
         n = d["n"]
         self._check_vector_overlap(pc, d, d["dst"], n, [("a", d["a"], n)])
         table = self.lut[1 if d["flags"] & isa.LutFlags.TANH else 0]
         self._write(d["dst"], table[self._read(d["a"], n) + 128])
-        return n + VECTOR_LATENCY
+        return unit_cycles(isa.Op.LUT, n)
 
     def _op_move(self, pc, d):
         n = d["n"]
         src = d["a"] + (self.arg * n if d["flags"] & isa.MoveFlags.INDEXED else 0)
         self._check_vector_overlap(pc, d, d["dst"], n, [("source", src, n)])
         self._write(d["dst"], self._read(src, n))
-        return n + VECTOR_LATENCY
+        return unit_cycles(isa.Op.MOVE, n)
 
     def _op_cell(self, pc, d):
         n, a, b, dst = d["n"], d["a"], d["b"], d["dst"]
@@ -502,6 +500,8 @@ class FunctionalMachine:
         if gates & planes or hout & gates or hout & planes:
             self._hazard(pc, d, f"operands overlap (h {dst}+{n}, gates {a}+{4 * n}, "
                                 f"cell {b}+{2 * n}, act_depth {D})")
+        if n == 0:
+            return unit_cycles(isa.Op.CELL, 0)
         g = self._read(a, 4 * n).reshape(4, n, -1)
         i, f, gg, o = g[0], g[1], g[2], g[3]
         lo = self._read(b, n)
@@ -513,7 +513,7 @@ class FunctionalMachine:
         lo_new = ((c & 0xFF) ^ 0x80) - 0x80
         self._write(b, np.concatenate([lo_new, c >> 8]))
         self._write(dst, h)
-        return 6 * n + VECTOR_LATENCY
+        return unit_cycles(isa.Op.CELL, n)
 
 
 def _matvec_unit_cycles(slot_issue: np.ndarray, write: np.ndarray) -> int:

@@ -153,7 +153,7 @@ def test_cell(n, seed, full):
     planes = res["out"][1]
     c_got = planes[U:] * 256 + (planes[:U] & 0xFF)
     assert_equal(c_got, c_ref.numpy())
-    assert res["cycles"] == 1 + (2 + 512 + 4) + (2 + 6 * n + 2) + 2   # LOAD.LUT: 512 words + 4
+    assert res["cycles"] == 1 + (2 + 512 + 4) + (2 + 6 * n + 4) + 2   # LOAD.LUT: 512 words + 4
 
 
 @settings(max_examples=30, deadline=None)
