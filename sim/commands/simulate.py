@@ -224,7 +224,8 @@ def _layer_cycles(crnnt, pc_cycles: dict | None, cycles: int) -> dict | None:
 
 def simulate(audio, *, model=None, hw="default", simulator: str = "functional", beam: int = 4,
              nbest: int | None = None, check: str = "outputs", waves=None,
-             wave_frames: str | None = None, progress: bool = False, design=None) -> dict:
+             wave_frames: str | None = None, progress: bool = False, design=None,
+             max_frames: int | None = None) -> dict:
     """Run one utterance; returns the report (module docstring; keys as ``--json`` prints).
 
     Parameters
@@ -245,6 +246,10 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         A progress bar over frames on stderr (in-process backends).
     design : sim.build.Design, optional
         The HDL backends' design (default :data:`sim.build.DEFAULT_DESIGN`).
+    max_frames : int, optional
+        Simulate only the first ``max_frames`` encoder frames (the reference transcript is
+        of the same frames; ``audio_seconds`` and the RTF cover them, ``frames_in_audio``
+        says how many there were).
 
     Raises
     ------
@@ -301,9 +306,16 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         raise SimulateError(str(e)) from None
     feats = features_int8(torch.from_numpy(samples))
     audio_seconds = len(samples) / SAMPLE_RATE
-    T = int(feats.shape[0])
+    T_audio = T = int(feats.shape[0])
     if T == 0:
         raise SimulateError(f"{audio} is too short to transcribe ({audio_seconds:.3f} s)")
+    if max_frames is not None:
+        if max_frames < 1:
+            raise SimulateError(f"--max-frames must be at least 1, not {max_frames}")
+        if max_frames < T:
+            feats = feats[:max_frames]
+            audio_seconds *= max_frames / T
+            T = max_frames
     if window is not None:
         a, b = window
         if a >= T:
@@ -427,6 +439,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "residency": dict(crnnt.residency),
         "beam": beam,
         "frames": T,
+        "frames_in_audio": T_audio,
         "audio_seconds": audio_seconds,
         "clock_hz": clock,
         "cycles": cycles,
@@ -493,6 +506,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "(HDL simulators)")
     p.add_argument("--wave-frames", metavar="A:B", default=None,
                    help="frames A to B-1 to trace (default 0:1; 'A:' to the end)")
+    p.add_argument("--max-frames", type=_positive, default=None, metavar="N",
+                   help="simulate only the first N encoder frames (30 ms each): quick looks "
+                        "on the slower simulators")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (also off with --json)")
@@ -575,7 +591,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = simulate(args.audio, model=args.model, hw=args.hw, simulator=args.simulator,
                           beam=args.beam, nbest=args.nbest, check=check, waves=args.waves,
-                          wave_frames=args.wave_frames,
+                          wave_frames=args.wave_frames, max_frames=args.max_frames,
                           progress=args.progress and not args.json)
     except SimulateError as e:
         _err(str(e))

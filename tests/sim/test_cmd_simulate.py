@@ -104,6 +104,18 @@ def test_json_fields_are_consistent(files, capsys, beam):
         assert ref["nbest"] == r["nbest"]
 
 
+def test_max_frames(files, capsys):
+    assert main(_args(files, "--json", "--beam", "1", "--max-frames", "5")) == 0
+    r = json.loads(capsys.readouterr().out)
+    total = num_encoder_frames(12000)
+    assert r["frames"] == r["runs"]["encoder"] == 5 and r["frames_in_audio"] == total
+    assert r["audio_seconds"] == pytest.approx(0.75 * 5 / total)
+    assert r["bit_exact"] is True and r["transcript_equals_int"] is True
+    with pytest.raises(SystemExit) as e:                    # argparse: usage error
+        main(_args(files, "--max-frames", "0"))
+    assert e.value.code == 2 and "--max-frames" in capsys.readouterr().err
+
+
 def test_text_output(files, capsys):
     assert main(_args(files, "--beam", "2", "--check-internal")) == 0
     cap = capsys.readouterr()
