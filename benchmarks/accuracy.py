@@ -58,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks.readme_block import check_block, markers, update_block  # noqa: E402
+
 from model.checkpoint import CheckpointError, atomic_write  # noqa: E402
 from model.checkpoint import load as load_checkpoint  # noqa: E402
 from model.checkpoint import read_header  # noqa: E402
@@ -74,7 +76,7 @@ DEFAULT_MANIFEST = "build/corpus/main/test.jsonl"
 DEFAULT_MODELS = "build/models"
 DEFAULT_OUT = "build/bench"
 DEFAULT_README = ROOT / "README.md"
-BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+BEGIN, END = markers("accuracy")
 NOT_TRAINED = "not trained (make model-all)"
 #: Bumped whenever a row's result changes meaning, so older cache files are recomputed.
 CACHE_VERSION = 1
@@ -347,31 +349,14 @@ def markdown(result: dict) -> str:
 
 # -- README -------------------------------------------------------------------------------------
 
-def _marked(text: str, path: Path) -> tuple[int, int]:
-    b, e = text.find(BEGIN), text.find(END)
-    if b < 0 or e < 0 or e < b or text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise AccuracyError(f"{path} has no block between {BEGIN} and {END} (each once, in that "
-                            f"order); add the two markers where the table goes; "
-                            f"{path.name} is unchanged")
-    return b + len(BEGIN), e
-
-
 def check_readme(path: Path) -> None:
     """Raise :class:`AccuracyError` unless ``path`` holds the accuracy markers."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise AccuracyError(f"cannot read {path}: {e.strerror or e}") from None
-    _marked(text, path)
+    check_block(path, "accuracy", AccuracyError)
 
 
 def update_readme(path: Path, block: str) -> None:
     """Replace what lies between the markers of ``path`` with ``block`` (atomically)."""
-    path = Path(path)
-    check_readme(path)
-    text = path.read_text()
-    b, e = _marked(text, path)
-    atomic_write(path, (text[:b] + "\n" + block.strip("\n") + "\n" + text[e:]).encode())
+    update_block(path, "accuracy", block, AccuracyError)
 
 
 # -- the run ------------------------------------------------------------------------------------
