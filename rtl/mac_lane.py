@@ -26,7 +26,8 @@ class MacLane(wiring.Component):
     Pipeline (one word enters the issue stage per cycle at most)::
 
         S0  address generation: weight, activation reads (1-cycle SRAM latency)
-        S1  issue: nonzero mask of the word; each cycle the M lowest remaining pairs are
+        S1  issue: nonzero mask of the word (the AND of the weight and activation bitmaps
+            read beside the words, no comparators); each cycle the M lowest remaining pairs are
             selected (clear-lowest-set-bit chain, trailing-zero counts as operand indices) and
             the word retires once none remain, so a word costs max(1, ceil(nnz / M)) cycles
             and the next word's read overlaps it

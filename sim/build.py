@@ -83,7 +83,9 @@ Decisions
   main and this design alternated in one session, machine shared with a training job;
   bench = 100 dense MATVECs, 1,641,103 cycles; load = 32,069 cycles), bench cycles/s:
   main 160-197 k; (1)+(2) 95-104 k; (1)-(4) 151 k; + bitmaps 234 k (main 197 k in the same
-  pair; LOAD 295 k vs 178 k); + enabled requantization/operand registers: see the README.
+  pair; LOAD 295 k vs 178 k); + enabled requantization/operand registers 284-294 k vs main
+  201-206 k (two alternated pairs; LOAD 328-334 k vs 197-203 k), i.e. 1.4x the bench and
+  1.65x the LOAD.
   ``sim.speed`` also reports ``cycles_per_cpu_second`` (CPU time of the simulator process).
   Not done for lack of time, and the next step: the issue stage still spends ~200 C++
   operations per busy lane per cycle on the clear-lowest-bit chain, four binary-search
