@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Mux, Signal
 
-__all__ = ["popcount", "lowest_set_index", "field_select", "tree_sum", "tree_or", "NATIVE_BITS"]
+__all__ = ["popcount", "lowest_set_index", "field_select", "nonzero_bitmap", "tree_sum", "tree_or",
+           "NATIVE_BITS"]
 
 #: Widest value a simulator handles as one machine word; :func:`field_select` muxes chunks
 #: of this width before shifting inside one.
@@ -101,3 +102,16 @@ def field_select(m, value, index, field_bits: int, count: int, *, name: str = "f
     chunk = Signal(chunk_bits, name=f"{name}_chunk")
     m.d.comb += chunk.eq(Array(chunks)[index[lo:]])
     return chunk.word_select(index[:lo], field_bits) if lo else chunk
+
+
+def nonzero_bitmap(value, field_bits: int, count: int):
+    """``count``-bit value whose bit ``k`` is set when field ``k`` of ``value`` (bits
+    ``[k*F, (k+1)*F)``) is nonzero: the zero detection of a dense SRAM word.
+
+    ``K`` comparators: used where a word is *written* (the decompressor, the host and result
+    paths of the activation SRAM) so that the lanes read the bitmap beside the word instead of
+    recomputing it every cycle.
+    """
+    if field_bits < 1 or count < 1:
+        raise ValueError(f"field_bits and count must be positive, not {field_bits}, {count}")
+    return Cat(*[value[k * field_bits:(k + 1) * field_bits] != 0 for k in range(count)])

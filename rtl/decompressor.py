@@ -169,6 +169,10 @@ class Decompressor(wiring.Component):
         Dense weight word (valid with ``wr_wen``).
     wr_wen : Out(1)
         Weight SRAM write strobe.
+    wr_wnz : Out(K)
+        The record's nonzero bitmap (bit ``k`` set when weight ``k`` of ``wr_wdata`` is
+        nonzero), valid with ``wr_wen``: the top stores it beside the dense word so the lanes
+        need no zero detection. It is the compressed word's own bitmap, so it costs nothing.
     wr_pdata : Out(128)
         Raw parameter record (valid with ``wr_pen``).
     wr_pen : Out(1)
@@ -207,6 +211,7 @@ class Decompressor(wiring.Component):
             "wr_addr": Out(tgt),
             "wr_wdata": Out(cfg.wword_bits),
             "wr_wen": Out(1),
+            "wr_wnz": Out(cfg.k),
             "wr_pdata": Out(8 * PARAM_RECORD_BYTES),
             "wr_pen": Out(1),
         })
@@ -358,6 +363,7 @@ class Decompressor(wiring.Component):
         s1_valid = Signal()
         s1_params = Signal()
         s1_wdata = Signal(cfg.wword_bits)
+        s1_wnz = Signal(K)
         s1_pdata = Signal(8 * PARAM_RECORD_BYTES)
         s1_lane = Signal(cfg.lane_bits)
         s1_addr = Signal(tgt)
@@ -371,13 +377,14 @@ class Decompressor(wiring.Component):
             with m.If(mode_params):
                 m.d.sync += s1_pdata.eq(buf[:8 * PARAM_RECORD_BYTES])
             with m.Else():
-                m.d.sync += s1_wdata.eq(Cat(*dense))
+                m.d.sync += [s1_wdata.eq(Cat(*dense)), s1_wnz.eq(bitmap_p)]
 
         m.d.comb += [
             self.busy.eq(run | s1_valid),
             self.wr_lane.eq(s1_lane),
             self.wr_addr.eq(s1_addr),
             self.wr_wdata.eq(s1_wdata),
+            self.wr_wnz.eq(s1_wnz),
             self.wr_wen.eq(s1_valid & ~s1_params),
             self.wr_pdata.eq(s1_pdata),
             self.wr_pen.eq(s1_valid & s1_params),

@@ -26,7 +26,8 @@ class MacLane(wiring.Component):
     Pipeline (one word enters the issue stage per cycle at most)::
 
         S0  address generation: weight, activation reads (1-cycle SRAM latency)
-        S1  issue: nonzero mask of the word; each cycle the M lowest remaining pairs are
+        S1  issue: nonzero mask of the word (the AND of the weight and activation bitmaps
+            read beside the words, no comparators); each cycle the M lowest remaining pairs are
             selected (clear-lowest-set-bit chain, trailing-zero counts as operand indices) and
             the word retires once none remain, so a word costs max(1, ceil(nnz / M)) cycles
             and the next word's read overlaps it
@@ -53,8 +54,13 @@ class MacLane(wiring.Component):
         High from the cycle after ``start`` until every result of the lane has left its queue.
     w_rd_addr, w_rd_en : Out; w_rd_data : In(unsigned(K*weight_bits))
         Weight SRAM bank read port (1-cycle latency; data holds while ``en`` is low).
+    w_rd_nz : In(K)
+        Nonzero bitmap of the weight word on ``w_rd_data`` (bit ``k``: weight ``k`` is
+        nonzero), read beside it with the same timing (see :class:`rtl.top.Accelerator`).
     a_rd_addr, a_rd_en : Out; a_rd_data : In(unsigned(K*act_bits))
         Activation SRAM read port (same timing).
+    a_rd_nz : In(K)
+        Nonzero bitmap of the activation word on ``a_rd_data``, same timing.
     p_rd_addr, p_rd_en : Out; p_rd_data : In(unsigned(128))
         Parameter memory read port (same timing), records as :func:`rtl.memfmt.param_record_layout`.
     res_valid : Out(1); res_ready : In(1); res_index : Out(16); res_value : Out(signed(act_bits))
@@ -96,9 +102,11 @@ class MacLane(wiring.Component):
             "w_rd_addr": Out(cfg.wsram_addr_bits),
             "w_rd_en": Out(1),
             "w_rd_data": In(cfg.wword_bits),
+            "w_rd_nz": In(cfg.k),
             "a_rd_addr": Out(cfg.act_addr_bits),
             "a_rd_en": Out(1),
             "a_rd_data": In(cfg.aword_bits),
+            "a_rd_nz": In(cfg.k),
             "p_rd_addr": Out(cfg.param_addr_bits),
             "p_rd_en": Out(1),
             "p_rd_data": In(param_record_layout(cfg).size),
@@ -152,12 +160,9 @@ class MacLane(wiring.Component):
         s1_row = Signal.like(row)
         rem = Signal(K)
 
-        wnz = Signal(K)
-        anz = Signal(K)
-        m.d.comb += [
-            wnz.eq(Cat(*[self.w_rd_data.word_select(k, WB) != 0 for k in range(K)])),
-            anz.eq(Cat(*[self.a_rd_data.word_select(k, AB) != 0 for k in range(K)])),
-        ]
+        # Nonzero bitmaps of the words being read, stored beside them (no zero detection here).
+        wnz = self.w_rd_nz
+        anz = self.a_rd_nz
         mask = Signal(K)
         m.d.comb += mask.eq(Mux(s1_fresh, Mux(dense, Const((1 << K) - 1, K), wnz & anz), rem))
 
@@ -251,10 +256,11 @@ class MacLane(wiring.Component):
             any_sel = p != 0
             w_sel = field_select(m, self.w_rd_data, idx, WB, K, name=f"sel{i}_w")
             a_sel = field_select(m, self.a_rd_data, idx, AB, K, name=f"sel{i}_a")
-            m.d.sync += [
-                s2_w[i].eq(Mux(any_sel, w_sel.as_signed(), 0)),
-                s2_a[i].eq(Mux(any_sel, a_sel.as_signed(), 0)),
-            ]
+            with m.If(s1_valid):  # only consumed with s2_valid
+                m.d.sync += [
+                    s2_w[i].eq(Mux(any_sel, w_sel.as_signed(), 0)),
+                    s2_a[i].eq(Mux(any_sel, a_sel.as_signed(), 0)),
+                ]
         acc = Signal(signed(cfg.acc_bits))
         acc_next = Signal(signed(cfg.acc_bits))
         psum = tree_sum(s2_w[i] * s2_a[i] for i in range(M))
@@ -270,40 +276,47 @@ class MacLane(wiring.Component):
         r1_shift = Signal(6)
         r1_write = Signal()
         r1_index = Signal(cfg.out_index_bits)
-        m.d.sync += [
-            r1_valid.eq(s2_valid & s2_last),
-            r1_t.eq(acc_next + prm.bias.as_signed()),  # truncation wraps at acc_bits
-            r1_mult.eq(prm.mult), r1_shift.eq(prm.shift), r1_write.eq(prm.write),
-            r1_index.eq(prm.out_index),
-        ]
+        # Each stage's data registers load only with its valid (the values are meaningless
+        # without it): a compiled simulator then evaluates the wide requantization arithmetic
+        # once per row instead of every cycle.
+        m.d.sync += r1_valid.eq(s2_valid & s2_last)
+        with m.If(s2_valid & s2_last):
+            m.d.sync += [
+                r1_t.eq(acc_next + prm.bias.as_signed()),  # truncation wraps at acc_bits
+                r1_mult.eq(prm.mult), r1_shift.eq(prm.shift), r1_write.eq(prm.write),
+                r1_index.eq(prm.out_index),
+            ]
         r2_p = Signal(signed(cfg.acc_bits + 32))
         r2_rnd = Signal(64)
         r2_shift = Signal(6)
         r2_write = Signal()
         r2_index = Signal.like(r1_index)
-        m.d.sync += [
-            r2_valid.eq(r1_valid),
-            r2_p.eq(r1_t * r1_mult),
-            r2_rnd.eq((Const(1, 65) << r1_shift) >> 1),
-            r2_shift.eq(r1_shift), r2_write.eq(r1_write), r2_index.eq(r1_index),
-        ]
+        m.d.sync += r2_valid.eq(r1_valid)
+        with m.If(r1_valid):
+            m.d.sync += [
+                r2_p.eq(r1_t * r1_mult),
+                r2_rnd.eq((Const(1, 65) << r1_shift) >> 1),
+                r2_shift.eq(r1_shift), r2_write.eq(r1_write), r2_index.eq(r1_index),
+            ]
         r3_y = Signal(signed(cfg.acc_bits + 32 + 1))
         r3_write = Signal()
         r3_index = Signal.like(r1_index)
-        m.d.sync += [
-            r3_valid.eq(r2_valid),
-            r3_y.eq((r2_p + r2_rnd) >> r2_shift),
-            r3_write.eq(r2_write), r3_index.eq(r2_index),
-        ]
+        m.d.sync += r3_valid.eq(r2_valid)
+        with m.If(r2_valid):
+            m.d.sync += [
+                r3_y.eq((r2_p + r2_rnd) >> r2_shift),
+                r3_write.eq(r2_write), r3_index.eq(r2_index),
+            ]
         lo, hi = -(1 << (AB - 1)), (1 << (AB - 1)) - 1
         r4_y = Signal(signed(AB))
         r4_write = Signal()
         r4_index = Signal.like(r1_index)
-        m.d.sync += [
-            r4_valid.eq(r3_valid),
-            r4_y.eq(Mux(r3_y > hi, hi, Mux(r3_y < lo, lo, r3_y))),
-            r4_write.eq(r3_write), r4_index.eq(r3_index),
-        ]
+        m.d.sync += r4_valid.eq(r3_valid)
+        with m.If(r3_valid):
+            m.d.sync += [
+                r4_y.eq(Mux(r3_y > hi, hi, Mux(r3_y < lo, lo, r3_y))),
+                r4_write.eq(r3_write), r4_index.eq(r3_index),
+            ]
 
         # -- output queue and row credits ---------------------------------------------------
         m.submodules.outq = outq = fifo.SyncFIFOBuffered(width=cfg.out_index_bits + AB,

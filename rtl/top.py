@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .bits import tree_sum
+from .bits import nonzero_bitmap, tree_sum
 from .config import HardwareConfig
 from .controller import Controller
 from .decompressor import Decompressor
@@ -33,7 +33,17 @@ class Accelerator(wiring.Component):
     compressed image; instruction memory; one weight SRAM bank and one parameter memory per lane,
     written by the decompressor; the activation SRAM, read by every lane (one read port each: in
     silicon, a broadcast or replicated buffer) and by the host, written by the host and by the
-    output arbiter (byte granularity).
+    output arbiter (byte granularity, one write port each).
+
+    Nonzero bitmaps (``K`` bits) are stored beside every weight SRAM word (the decompressor
+    writes the compressed word's bitmap with the dense word: the weight SRAM holds ``K`` bits
+    more per word, 2.5 instead of 2 MiB of bits in the default configuration) and beside every
+    activation SRAM word (written one cycle after each write of the word: the host's whole word
+    or the arbiter's one element). The lanes read them with the words, so they detect zero
+    operands without comparators. Timing contract: a lane read of an activation word in the
+    cycle right after a write to it sees the old bitmap; programs never do that (a MATVEC's
+    reads start at least 3 cycles after the previous instruction's last result is written, and
+    the host writes only while idle).
 
     Output arbiter: one result per cycle is written to the activation SRAM, granted round-robin
     among the lanes with a result at their queue head; lanes stall on row credits when it falls
@@ -47,7 +57,9 @@ class Accelerator(wiring.Component):
     busy, done, fault : Out(1)
         See :class:`rtl.controller.Controller`; ``done`` is a level cleared by ``start``.
     host_act_addr, host_act_wdata, host_act_we : In; host_act_rdata : Out(K*act_bits)
-        Activation SRAM access while idle; reads have 1-cycle latency.
+        Activation SRAM access while idle; reads have 1-cycle latency. Host writes have a
+        write port of their own: a write while a MATVEC is writing results is not refused
+        but is unsupported (the host's value wins where both write one element in a cycle).
     host_imem_addr, host_imem_wdata, host_imem_we : In
         Instruction memory writes.
     host_dram_addr, host_dram_wdata, host_dram_we : In
@@ -63,6 +75,13 @@ class Accelerator(wiring.Component):
     dram_mem, imem, act_mem, lut_mem : amaranth.lib.memory.Memory
         For backdoor access in the Amaranth simulator (``ctx.set(top.dram_mem.data[i], v)``);
         ``lut_mem`` is the vector unit's LUT memory (512 int8 entries).
+    act_nz_mem : amaranth.lib.memory.Memory
+        The activation nonzero bitmaps (``K`` bits per activation SRAM word; bit ``k`` set when
+        element ``k`` is nonzero). A backdoor write of ``act_mem`` must write the word's
+        bitmap here too (:func:`rtl.bits.nonzero_bitmap`), or the lanes skip its elements.
+    wsram, wnz_mem : list of amaranth.lib.memory.Memory
+        Per lane: the dense weight words and their nonzero bitmaps (written together by the
+        decompressor).
     """
 
     def __init__(self, cfg: HardwareConfig):
@@ -99,8 +118,11 @@ class Accelerator(wiring.Component):
         self.imem = Memory(shape=unsigned(instruction_layout(cfg).size), depth=cfg.imem_depth,
                            init=[])
         self.act_mem = Memory(shape=unsigned(cfg.aword_bits), depth=cfg.act_depth, init=[])
+        self.act_nz_mem = Memory(shape=unsigned(cfg.k), depth=cfg.act_depth, init=[])
         self.wsram = [Memory(shape=unsigned(cfg.wword_bits), depth=cfg.wsram_depth, init=[])
                       for _ in range(cfg.lanes)]
+        self.wnz_mem = [Memory(shape=unsigned(cfg.k), depth=cfg.wsram_depth, init=[])
+                        for _ in range(cfg.lanes)]
         self.pmem = [Memory(shape=unsigned(param_record_layout(cfg).size),
                             depth=cfg.param_depth, init=[]) for _ in range(cfg.lanes)]
         self.vector = VectorUnit(cfg)
@@ -122,8 +144,10 @@ class Accelerator(wiring.Component):
         m.submodules.dram = self.dram_mem
         m.submodules.imem = self.imem
         m.submodules.act = self.act_mem
+        m.submodules.act_nz = self.act_nz_mem
         for lane in range(L):
             m.submodules[f"wsram{lane}"] = self.wsram[lane]
+            m.submodules[f"wnz{lane}"] = self.wnz_mem[lane]
             m.submodules[f"pmem{lane}"] = self.pmem[lane]
 
         # -- controller and host control --------------------------------------------------
@@ -180,6 +204,9 @@ class Accelerator(wiring.Component):
         for lane, ln in enumerate(lanes):
             w_rd = self.wsram[lane].read_port()
             w_wr = self.wsram[lane].write_port()
+            wnz_rd = self.wnz_mem[lane].read_port()
+            wnz_wr = self.wnz_mem[lane].write_port()
+            anz_rd = self.act_nz_mem.read_port()
             p_rd = self.pmem[lane].read_port()
             p_wr = self.pmem[lane].write_port()
             a_rd = self.act_mem.read_port()
@@ -187,6 +214,10 @@ class Accelerator(wiring.Component):
             m.d.comb += [
                 w_wr.addr.eq(decomp.wr_addr), w_wr.data.eq(decomp.wr_wdata),
                 w_wr.en.eq(decomp.wr_wen & mine),
+                wnz_wr.addr.eq(decomp.wr_addr), wnz_wr.data.eq(decomp.wr_wnz),
+                wnz_wr.en.eq(decomp.wr_wen & mine),
+                wnz_rd.addr.eq(ln.w_rd_addr), wnz_rd.en.eq(ln.w_rd_en), ln.w_rd_nz.eq(wnz_rd.data),
+                anz_rd.addr.eq(ln.a_rd_addr), anz_rd.en.eq(ln.a_rd_en), ln.a_rd_nz.eq(anz_rd.data),
                 p_wr.addr.eq(decomp.wr_addr), p_wr.data.eq(decomp.wr_pdata),
                 p_wr.en.eq(decomp.wr_pen & ~ld_lut & mine),
                 w_rd.addr.eq(ln.w_rd_addr), w_rd.en.eq(ln.w_rd_en), ln.w_rd_data.eq(w_rd.data),
@@ -203,16 +234,20 @@ class Accelerator(wiring.Component):
         out_base = Signal(cfg.act_addr_bits)
         with m.If(ctrl.mv_start):
             m.d.sync += out_base.eq(ctrl.mv.out_base)
+        # Results and the host write through separate ports, so that nothing of the arbiter
+        # depends on a primary input (a compiled simulator re-evaluates such logic on every
+        # evaluation; see rtl.verilog.to_verilog). The host port is the later one: where both
+        # write the same element in one cycle, the host's value is kept.
         act_wr = self.act_mem.write_port(granularity=cfg.act_bits)
+        host_wr = self.act_mem.write_port(granularity=cfg.act_bits)
         k_bits = (K - 1).bit_length()
-        # Writers never overlap in time: the host only while idle, the vector unit only in its
-        # instructions, the lanes' arbiter only in MATVECs.
-        with m.If(self.host_act_we):
-            m.d.comb += [act_wr.addr.eq(self.host_act_addr), act_wr.data.eq(self.host_act_wdata),
-                         act_wr.en.eq(Const((1 << K) - 1, K))]
-        with m.Elif(vu.wr_en):
-            m.d.comb += [act_wr.addr.eq(vu.wr_addr), act_wr.data.eq(vu.wr_data),
-                         act_wr.en.eq(Const((1 << K) - 1, K))]
+        m.d.comb += [host_wr.addr.eq(self.host_act_addr), host_wr.data.eq(self.host_act_wdata),
+                     host_wr.en.eq(Mux(self.host_act_we, Const((1 << K) - 1, K), 0))]
+        # The vector unit writes whole words through a third port (it never writes while the
+        # host or the arbiter does: each writes only in its own instructions or while idle).
+        vec_wr = self.act_mem.write_port(granularity=cfg.act_bits)
+        m.d.comb += [vec_wr.addr.eq(vu.wr_addr), vec_wr.data.eq(vu.wr_data),
+                     vec_wr.en.eq(Mux(vu.wr_en, Const((1 << K) - 1, K), 0))]
         # Round-robin: grant the first lane with a result at or after the pointer, then move
         # the pointer past it.
         req = Cat(*[ln.res_valid for ln in lanes])
@@ -226,7 +261,7 @@ class Accelerator(wiring.Component):
         sel = Signal(range(L))
         wrapped = rr + off
         m.d.comb += sel.eq(Mux(wrapped >= L, wrapped - L, wrapped))
-        winner_valid = req.any() & ~self.host_act_we
+        winner_valid = req.any()
         for lane, ln in enumerate(lanes):
             m.d.comb += ln.res_ready.eq(winner_valid & (sel == lane))
         with m.If(winner_valid):
@@ -240,6 +275,41 @@ class Accelerator(wiring.Component):
         with m.If(winner_valid):
             m.d.comb += [act_wr.addr.eq(elem[k_bits:]), act_wr.data.eq(w_value.replicate(K)),
                          act_wr.en.eq(Const(1, K) << elem[:k_bits])]
+
+        # -- activation nonzero bitmaps ------------------------------------------------------------
+        # One bit per activation, beside each activation SRAM word, read by the lanes with the
+        # word. Every write of the activation SRAM updates it one cycle later (the bitmap of the
+        # registered write): the host's or the vector unit's whole word, or the result's one bit.
+        anz_res = self.act_nz_mem.write_port(granularity=1)
+        anz_host = self.act_nz_mem.write_port(granularity=1)
+        h_we = Signal()
+        h_addr = Signal.like(self.host_act_addr)
+        h_nz = Signal(K)
+        m.d.sync += h_we.eq(self.host_act_we)
+        with m.If(self.host_act_we):
+            m.d.sync += [h_addr.eq(self.host_act_addr),
+                         h_nz.eq(nonzero_bitmap(self.host_act_wdata, cfg.act_bits, K))]
+        m.d.comb += [anz_host.addr.eq(h_addr), anz_host.data.eq(h_nz),
+                     anz_host.en.eq(Mux(h_we, Const((1 << K) - 1, K), 0))]
+        anz_vec = self.act_nz_mem.write_port(granularity=1)
+        v_we = Signal()
+        v_addr = Signal(cfg.act_addr_bits)
+        v_nz = Signal(K)
+        m.d.sync += v_we.eq(vu.wr_en)
+        with m.If(vu.wr_en):
+            m.d.sync += [v_addr.eq(vu.wr_addr), v_nz.eq(nonzero_bitmap(vu.wr_data, cfg.act_bits, K))]
+        m.d.comb += [anz_vec.addr.eq(v_addr), anz_vec.data.eq(v_nz),
+                     anz_vec.en.eq(Mux(v_we, Const((1 << K) - 1, K), 0))]
+        r_we = Signal()
+        r_addr = Signal(cfg.act_addr_bits)
+        r_elem = Signal(max(1, k_bits))
+        r_nz = Signal()
+        m.d.sync += r_we.eq(winner_valid)
+        with m.If(winner_valid):
+            m.d.sync += [r_addr.eq(elem[k_bits:]), r_elem.eq(elem[:k_bits]),
+                         r_nz.eq(w_value != 0)]
+        m.d.comb += [anz_res.addr.eq(r_addr), anz_res.data.eq(r_nz.replicate(K)),
+                     anz_res.en.eq(Mux(r_we, Const(1, K) << r_elem, 0))]
 
         # -- performance counters ----------------------------------------------------------------
         B = cfg.dram_bytes_per_cycle

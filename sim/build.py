@@ -52,6 +52,46 @@ Decisions
   issue logic, ~16 x a few hundred C++ operations per cycle; Verilator's DFG pass
   merges duplicated copies of it back into unconditional temporaries (tried: no gain), and
   ``-fno-dfg`` is 2.7x *slower* (60 k) with a 4-minute build.
+* **Inputs, resets and enables (second round).** Verilator runs its "ico" region, all the
+  combinational logic downstream of a primary input, on *every* evaluation, i.e. on both clock
+  edges, and the same logic again after the registers change. Amaranth's ``rst`` is such an
+  input and enters every register's next-state logic (``next = rst ? init : ...``), and
+  ``host_act_we`` gated the output arbiter: ``perf record -e cpu-clock`` on ``sim.speed``
+  showed ``ico_sequent`` at 15-23 % of the simulator process. Changes, all with the same
+  cycle-level behaviour: (1) :func:`rtl.verilog.fold_register_enables` (Yosys ``proc;
+  opt_dff``) moves each register's enable and synchronous reset into its clocked block, so
+  Verilator computes logic used only under an enable only when it holds; (2) a wrapper
+  ``zeroskip_top`` registers ``rst`` once (:data:`rtl.verilog.RESET_LATENCY`, the testbench
+  releases ``rst`` one edge earlier: ``info["reset_latency"]``). Folding *alone* was 1.7x
+  slower (95-104 k vs 161-172 k cycles/s): ``opt_dff`` merges "constant under a condition"
+  into the reset (``rst | ~any_sel``), dragging whole lane cones into the ico region; with
+  the registered reset that cost disappears. (3) The host writes the activation SRAM through
+  its own write port, so the arbiter no longer depends on ``host_act_we``; (4) the memory
+  model's byte-enable loop runs only when some enable is set. After (1)-(4) the ico region
+  is ~0.5 % of the profile, but the bench was only ~0.95x main (151 k vs 160 k): the cost
+  sat in the lanes' per-cycle logic.
+* **Nonzero bitmaps beside the SRAM words.** The lanes compared every field of both SRAM read
+  words with zero on every cycle (2K comparators, one C++ operation or more per bit). Now the
+  decompressor writes each compressed word's own K-bit bitmap beside the dense word (a
+  memory per lane: weight SRAM + 25 %, 2.5 instead of 2 MiB of bits in the default
+  configuration) and the top keeps a K-bit bitmap per activation word, written one cycle
+  after each activation write (host: whole word; arbiter: one bit, a masked write). See
+  :class:`rtl.top.Accelerator` for the timing contract. The requantization stages and the
+  operand registers load only with their valid (``m.If``), so their wide (65-bit)
+  arithmetic is evaluated once per row, not every cycle.
+* **Measurements of this round** (``python -m sim.speed --hw default --simulator verilator``,
+  main and this design alternated in one session, machine shared with a training job;
+  bench = 100 dense MATVECs, 1,641,103 cycles; load = 32,069 cycles), bench cycles/s:
+  main 160-197 k; (1)+(2) 95-104 k; (1)-(4) 151 k; + bitmaps 234 k (main 197 k in the same
+  pair; LOAD 295 k vs 178 k); + enabled requantization/operand registers 284-294 k vs main
+  201-206 k (two alternated pairs; LOAD 328-334 k vs 197-203 k), i.e. 1.4x the bench and
+  1.65x the LOAD.
+  ``sim.speed`` also reports ``cycles_per_cpu_second`` (CPU time of the simulator process).
+  Not done for lack of time, and the next step: the issue stage still spends ~200 C++
+  operations per busy lane per cycle on the clear-lowest-bit chain, four binary-search
+  trailing-zero counts and eight two-level operand muxes; doing that work once per word
+  (when it arrives) or with cheaper index arithmetic (de Bruijn multiply on 32-bit halves)
+  is where the remaining factor is.
 * **Icarus and time zero.** See :func:`_icarus_time_zero_fix`.
 """
 
@@ -82,7 +122,7 @@ SIMULATORS = ("verilator", "icarus")
 WAVE_FORMATS = ("vcd", "fst")
 
 #: Bump when the Verilog conversion recipe below changes meaning.
-_VERILOG_RECIPE = "2"
+_VERILOG_RECIPE = "3"
 
 #: Verilator options beyond what cocotb's runner passes. ``-Wno-fatal`` because Amaranth's
 #: Verilog triggers width warnings; ``--no-public-flat-rw`` undoes the runner's blanket
@@ -188,7 +228,7 @@ class Design:
     factory: str = "rtl.top:Accelerator"
     verilog: str = "rtl.verilog:to_verilog"
     sources: tuple[str, ...] = ("rtl/*.py",)
-    dram_memory: tuple[str, ...] | None = ("dram", "mem", "mem")
+    dram_memory: tuple[str, ...] | None = ("core", "dram", "mem", "mem")
 
     @staticmethod
     def _resolve(spec: str):
@@ -208,6 +248,12 @@ class Design:
 
     def to_verilog(self, cfg: HardwareConfig) -> str:
         return self._resolve(self.verilog)(cfg, name=TOPLEVEL)
+
+    @property
+    def reset_latency(self) -> int:
+        """Rising edges between the toplevel's ``rst`` and the design's reset: the
+        ``reset_latency`` attribute of the ``verilog`` callable, 0 if it has none."""
+        return int(getattr(self._resolve(self.verilog), "reset_latency", 0))
 
     @property
     def counters(self) -> tuple[str, ...]:
@@ -274,7 +320,8 @@ class VerilogBuild:
         ``ports`` (name -> ``{"dir": "in"|"out", "width": int}``), ``memories`` (list of
         ``{"path": [instance names..., memory name], "module", "name", "width", "depth"}``),
         ``instances`` (Verilog module -> list of ``[module, instance]``), ``dram_memory`` (the
-        path of the DRAM model's memory, or ``None``), ``counters``, ``seconds`` (generation time).
+        path of the DRAM model's memory, or ``None``), ``counters``, ``reset_latency`` (see
+        :attr:`Design.reset_latency`), ``seconds`` (generation time).
     cached : bool
         True if this call found the file already built.
     """
@@ -413,6 +460,7 @@ def verilog(cfg: HardwareConfig, design: Design = DEFAULT_DESIGN, *,
             raise BuildError(f"the Verilog of {design.verilog} has no toplevel module "
                              f"{TOPLEVEL!r} with the ports {', '.join(missing)}")
         info.update(ports=ports, counters=list(design.counters), config=cfg.to_dict(),
+                    reset_latency=design.reset_latency,
                     seconds=round(time.monotonic() - t0, 3))
         _write_atomic(vfile, text)
         _write_atomic(jfile, json.dumps(info, indent=1))

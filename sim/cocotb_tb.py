@@ -101,17 +101,27 @@ class TB:
         self.clock = Clock(self.clk, period_ps, unit="ps", impl="gpi")
 
     async def start(self, reset_cycles: int = 2) -> None:
-        """Start the clock, hold reset for ``reset_cycles``, park at a falling edge."""
+        """Start the clock, reset the design for its first ``reset_cycles`` rising edges, park
+        at the falling edge after the first edge out of reset.
+
+        A design whose reset lags ``rst`` (``info["reset_latency"]`` edges, see
+        :func:`rtl.verilog.to_verilog`) gets ``rst`` released that many edges earlier, so the
+        design sees the same reset cycles and the same clock edge count either way.
+        """
+        lag = int(self.info.get("reset_latency", 0))
+        if reset_cycles <= lag:
+            raise ValueError(f"reset_cycles must exceed the design's reset latency {lag}")
         for name, port in self.info["ports"].items():
             if port["dir"] == "in" and name != "clk":
                 self.h[name].value = 0
         self.h["rst"].value = 1
         self.clock.start(start_high=False)
-        for _ in range(reset_cycles):
+        for _ in range(reset_cycles - lag):
             await RisingEdge(self.clk)
         await FallingEdge(self.clk)
         self.h["rst"].value = 0
-        await FallingEdge(self.clk)
+        for _ in range(1 + lag):
+            await FallingEdge(self.clk)
 
 
 class CocotbDriver(Driver):

@@ -54,8 +54,10 @@ def bench_image(cfg: HardwareConfig, *, rows: int | None = None, cols: int | Non
 async def timed_programs(driver, image, in_base, x_words, names=("load", "bench"),
                          loops: int = 1) -> dict:
     """Load ``image``, write the input, then run each of ``names`` ``loops`` times, timing the
-    runs in wall time (for configurations whose instruction memory only fits short programs,
-    ``loops`` amortises the per-run cost)."""
+    runs in wall time and in CPU time of the process running the routine (for the HDL
+    backends, the simulator process; ``cycles_per_cpu_second`` is less sensitive to other
+    jobs on the machine than ``cycles_per_second``). For configurations whose instruction
+    memory only fits short programs, ``loops`` amortises the per-run cost."""
     t0 = time.perf_counter()
     await load_image(driver, image)
     load_s = time.perf_counter() - t0
@@ -63,12 +65,14 @@ async def timed_programs(driver, image, in_base, x_words, names=("load", "bench"
     out = {"image_load_seconds": load_s, "dram_words": len(image.dram_words)}
     for name in names:
         cycles = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(loops):
             cycles += (await run_program(driver, image, name))["cycles"]
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         out[name] = {"cycles": cycles, "runs": loops, "seconds": dt,
-                     "cycles_per_second": cycles / dt if dt else 0.0}
+                     "cycles_per_second": cycles / dt if dt else 0.0,
+                     "cpu_seconds": cpu,
+                     "cycles_per_cpu_second": cycles / cpu if cpu else 0.0}
     return out
 
 

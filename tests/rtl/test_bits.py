@@ -6,7 +6,7 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from rtl.bits import field_select, lowest_set_index, popcount
+from rtl.bits import field_select, lowest_set_index, nonzero_bitmap, popcount
 
 
 def _eval(build, inputs, widths):
@@ -56,3 +56,23 @@ def test_field_select(field_bits, count):
     got = _eval(lambda m, v, i: field_select(m, v, i, field_bits, count), vals,
                 [field_bits * count, ib])
     assert got == [(v >> (i * field_bits)) & ((1 << field_bits) - 1) for v, i in vals]
+
+
+@pytest.mark.parametrize("field_bits,count", [(4, 64), (8, 64), (8, 8), (1, 5)])
+def test_nonzero_bitmap(field_bits, count):
+    rng = random.Random(field_bits * count)
+    mask = (1 << field_bits) - 1
+
+    def sparse():  # about half the fields zero
+        return sum((rng.getrandbits(field_bits) if rng.random() < 0.5 else 0) << (k * field_bits)
+                   for k in range(count))
+
+    vals = [(sparse(),) for _ in range(200)] + [(0,), ((1 << field_bits * count) - 1,)]
+    got = _eval(lambda m, v: nonzero_bitmap(v, field_bits, count), vals, [field_bits * count])
+    assert got == [sum(1 << k for k in range(count) if (v >> (k * field_bits)) & mask)
+                   for (v,) in vals]
+
+
+def test_nonzero_bitmap_checks():
+    with pytest.raises(ValueError, match="must be positive"):
+        nonzero_bitmap(Signal(8), 0, 8)

@@ -145,6 +145,11 @@ def run_loads(cfg: HardwareConfig, loads, *, depth=256, idle=2, max_cycles=20000
                 if wen or pen:
                     assert busy, "writes only while busy"
                     val = ctx.get(dut.wr_pdata if pen else dut.wr_wdata)
+                    if wen:  # the bitmap beside the dense word is the word's nonzero mask
+                        wmask = (1 << cfg.weight_bits) - 1
+                        assert ctx.get(dut.wr_wnz) == sum(
+                            1 << k for k in range(cfg.k)
+                            if (val >> (k * cfg.weight_bits)) & wmask)
                     writes.append((cycle, ctx.get(dut.wr_lane), ctx.get(dut.wr_addr), val))
                 if ren:
                     assert busy

@@ -45,10 +45,18 @@ def run_lane(cfg, W, x, params, *, dense=False, ready_prob=1.0, seed=0):
     m = Module()
     m.submodules.lane = lane
     m.submodules.wmem, m.submodules.amem, m.submodules.pmem = wmem, amem, pmem
-    for mem, pfx in ((wmem, "w"), (amem, "a"), (pmem, "p")):
+    # The nonzero bitmaps the top stores beside the weight and activation words.
+    wnzmem = Memory(shape=unsigned(K), depth=cfg.wsram_depth,
+                    init=[pack([v != 0 for v in r[j * K:(j + 1) * K]], 1)
+                          for r in W for j in range(n_words)])
+    anzmem = Memory(shape=unsigned(K), depth=cfg.act_depth,
+                    init=[pack([v != 0 for v in x[j * K:(j + 1) * K]], 1) for j in range(n_words)])
+    m.submodules.wnzmem, m.submodules.anzmem = wnzmem, anzmem
+    for mem, pfx, port in ((wmem, "w", "data"), (amem, "a", "data"), (pmem, "p", "data"),
+                           (wnzmem, "w", "nz"), (anzmem, "a", "nz")):
         rp = mem.read_port()
         m.d.comb += [rp.addr.eq(getattr(lane, f"{pfx}_rd_addr")), rp.en.eq(getattr(lane, f"{pfx}_rd_en")),
-                     getattr(lane, f"{pfx}_rd_data").eq(rp.data)]
+                     getattr(lane, f"{pfx}_rd_{port}").eq(rp.data)]
     results, stats = [], {"cycles": 0, "macs": 0, "skip_w": 0, "skip_a": 0, "busy": 0}
     rng = random.Random(seed)
 

@@ -16,6 +16,12 @@ from rtl.top import COUNTERS, Accelerator
 TINY = HardwareConfig.tiny()
 
 
+def _nonzero_bitmap(cfg, word):
+    """The activation nonzero bitmap of ``word`` (what the host port writes beside it)."""
+    mask = (1 << cfg.act_bits) - 1
+    return sum(1 << k for k in range(cfg.k) if (word >> (k * cfg.act_bits)) & mask)
+
+
 def run_top(cfg, cm, x, programs=("load", "matvec", "matvec_dense")):
     """Backdoor-load the image, write the input, run the programs; return outputs per program
     (read after each), cycles and counter deltas per program."""
@@ -33,6 +39,7 @@ def run_top(cfg, cm, x, programs=("load", "matvec", "matvec_dense")):
             ctx.set(top.imem.data[i], w)
         for i, w in enumerate(cm.pack_input(x)):
             ctx.set(top.act_mem.data[cm.in_base + i], w)
+            ctx.set(top.act_nz_mem.data[cm.in_base + i], _nonzero_bitmap(cfg, w))
         for name in programs:
             before = await counters(ctx)
             ctx.set(top.start_pc, image.entry(name))
