@@ -48,7 +48,7 @@ from torch import nn
 from .rnnt import RNNT
 
 __all__ = ["FORMAT", "VERSION", "MAGIC", "CheckpointError", "Checkpoint", "save", "load",
-           "load_into", "read_header", "atomic_write"]
+           "load_into", "read_header", "atomic_write", "keep_better"]
 
 FORMAT = "zeroskip-rnnt"
 VERSION = 1
@@ -274,3 +274,32 @@ def load_into(model: RNNT, path) -> Checkpoint:
     _load_state(model, payload["state_dict"], path)
     return Checkpoint(model=model, masks=_masks(payload, model, path),
                       metrics=dict(payload.get("metrics") or {}), header=header, path=path)
+
+
+def keep_better(new, old) -> bool:
+    """Copy checkpoint ``new`` over ``old`` if ``old`` does not exist or ``new`` has the lower
+    ``dev_wer`` in its metrics; returns whether it did. Both are validated first
+    (:func:`read_header`: a corrupt file raises :class:`CheckpointError` and nothing is copied)."""
+    new, old = Path(new), Path(old)
+    wer_new = read_header(new).get("metrics", {}).get("dev_wer")
+    if wer_new is None:
+        raise CheckpointError(f"{new}: no dev_wer in its metrics; nothing to compare")
+    if old.exists():
+        wer_old = read_header(old).get("metrics", {}).get("dev_wer")
+        if wer_old is not None and wer_old <= wer_new:
+            return False
+    atomic_write(old, new.read_bytes())
+    return True
+
+
+if __name__ == "__main__":      # python -m model.checkpoint keep-better NEW OLD
+    import sys
+    if len(sys.argv) != 4 or sys.argv[1] != "keep-better":
+        print("usage: python -m model.checkpoint keep-better NEW OLD", file=sys.stderr)
+        sys.exit(2)
+    try:
+        kept = keep_better(sys.argv[2], sys.argv[3])
+    except CheckpointError as e:
+        print(f"keep-better: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"{sys.argv[3]}: {'replaced by' if kept else 'kept; not worse than'} {sys.argv[2]}")

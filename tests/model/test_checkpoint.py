@@ -164,3 +164,23 @@ def test_save_checks_its_arguments(tmp_path):
         save(tmp_path / "x", torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="masks for unknown matrices"):
         save(tmp_path / "x", _model(), masks={"nope": torch.ones(2, dtype=torch.bool)})
+
+
+def test_keep_better(tmp_path):
+    m = _model()
+    save(tmp_path / "a.ckpt", m, metrics={"dev_wer": 0.30})
+    save(tmp_path / "b.ckpt", m, metrics={"dev_wer": 0.25})
+    save(tmp_path / "c.ckpt", m, metrics={"dev_wer": 0.40})
+    save(tmp_path / "none.ckpt", m)
+    base = tmp_path / "base.ckpt"
+    assert ckpt.keep_better(tmp_path / "a.ckpt", base)                 # no base yet: copied
+    assert read_header(base)["metrics"]["dev_wer"] == 0.30
+    assert not ckpt.keep_better(tmp_path / "c.ckpt", base)             # worse: kept
+    assert ckpt.keep_better(tmp_path / "b.ckpt", base)                 # better: replaced
+    assert read_header(base)["metrics"]["dev_wer"] == 0.25
+    with pytest.raises(CheckpointError, match="no dev_wer"):
+        ckpt.keep_better(tmp_path / "none.ckpt", base)
+    (tmp_path / "bad.ckpt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError):
+        ckpt.keep_better(tmp_path / "bad.ckpt", base)
+    assert read_header(base)["metrics"]["dev_wer"] == 0.25            # nothing lost
