@@ -9,6 +9,7 @@ part of the accelerator:
 ``counters``       the ``cnt_*`` ports
 ``controller``     the ``ctrl`` instance
 ``decompressor``   the ``decomp`` instance
+``vector unit``    the ``vector`` instance (VADD .. MOVE, the LUT memory)
 ``lane N``         each ``laneN`` instance (closed, except lane 0)
 ``<name>``         any other instance, e.g. the memories (closed)
 ``top internals``  the toplevel's other signals (closed)
@@ -166,6 +167,8 @@ def groups(vars_: list[Var], ports=None) -> list[tuple[str, list[Var], bool]]:
             return (0, 0, name)
         if name == "decomp":
             return (1, 0, name)
+        if name == "vector":
+            return (1, 1, name)
         if m:
             return (2, int(m.group(1)), name)
         return (3, 0, name)
@@ -173,9 +176,9 @@ def groups(vars_: list[Var], ports=None) -> list[tuple[str, list[Var], bool]]:
     out = [("ports", top_ports, False), ("counters", counters, False)]
     for name in sorted(subs, key=order):
         m = _LANE.match(name)
-        label = {"ctrl": "controller (ctrl)", "decomp": "decompressor (decomp)"}.get(
-            name, f"lane {m.group(1)}" if m else name)
-        closed = (m.group(1) != "0") if m else name not in ("ctrl", "decomp")
+        label = {"ctrl": "controller (ctrl)", "decomp": "decompressor (decomp)",
+                 "vector": "vector unit (vector)"}.get(name, f"lane {m.group(1)}" if m else name)
+        closed = (m.group(1) != "0") if m else name not in ("ctrl", "decomp", "vector")
         out.append((label, subs[name], closed))
     out.append(("top internals", internal, True))
     return [g for g in out if g[1]]

@@ -33,6 +33,9 @@ $upscope $end
 $scope module decomp $end
 $var wire 16 ) count $end
 $upscope $end
+$scope module vector $end
+$var wire 1 * busy $end
+$upscope $end
 $upscope $end
 $upscope $end
 $enddefinitions $end
@@ -52,6 +55,7 @@ def test_header_and_groups(tmp_path):
         ("counters", ("TOP.zeroskip_top.cnt_cycles[31:0]",), False),
         ("controller (ctrl)", ("TOP.zeroskip_top.ctrl.state[1:0]",), False),
         ("decompressor (decomp)", ("TOP.zeroskip_top.decomp.count[15:0]",), False),
+        ("vector unit (vector)", ("TOP.zeroskip_top.vector.busy",), False),
         ("lane 0", ("TOP.zeroskip_top.lane0.busy",), False),
         ("lane 1", ("TOP.zeroskip_top.lane1.busy",), True),
     }
@@ -65,7 +69,7 @@ def test_header_and_groups(tmp_path):
     order = [line for line in text.splitlines() if line.startswith("-")]
     assert order == ["-ports", "-ports", "-counters", "-counters", "-controller (ctrl)",
                      "-controller (ctrl)", "-decompressor (decomp)", "-decompressor (decomp)",
-                     "-lane 0", "-lane 0", "-lane 1", "-lane 1"]
+                     "-vector unit (vector)", "-vector unit (vector)", "-lane 0", "-lane 0", "-lane 1", "-lane 1"]
     assert "@800200" in text and "@1000200" in text and "@c00200" in text
 
 
@@ -103,7 +107,7 @@ def test_waves_written_with_gtkw(backend, fmt, tmp_path):
     if fmt == "fst" and shutil.which("fst2vcd") is None:
         pytest.skip("fst2vcd not on PATH: the save file names the dump only")
     for group in ("-ports", "-counters", "-controller (ctrl)", "-decompressor (decomp)",
-                  "-lane 0", "-lane 1"):
+                  "-vector unit (vector)", "-lane 0", "-lane 1"):
         assert group in text, group
     traces = [line for line in text.splitlines() if line and line[0] not in "[@-"]
     assert any(t.endswith(".done") for t in traces)
