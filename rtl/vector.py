@@ -15,17 +15,20 @@ One activation-SRAM read port and the (shared) write port; ``K`` element datapat
   command is latched (``MOVE.INDEXED``'s ``a + ARG*n`` included), so each cycle adds the word
   index to one of at most six registers.
 * **Data** arrive one cycle after their read (the SRAM's latency) and are held in operand
-  registers until the word's last slot arrives; the result is computed from the registers and
-  the arriving word:
+  registers until the word's last slot arrives. Every datapath then feeds a register loaded
+  only in the cycle it is used (a compiled simulator such as Verilator evaluates all
+  combinational logic on every clock edge, but the input logic of an enabled register only
+  when it loads: see :mod:`rtl.verilog`), so the unit costs little while it is idle:
 
-  - ``VADD``/``VMUL``/``MOVE``: the result word is written in the cycle its last operand
-    arrives.
-  - ``LUT``: the arriving word addresses the LUT memory (``K`` read ports, one per element,
-    address ``256*table + x + 128``); the result is written the next cycle.
-  - ``CELL``: when ``g`` arrives the new cell state ``c'`` (``K`` x int16) is computed and
-    registered, and ``tanh`` of ``sat_8(rshr(c', 6))`` is looked up in table 1; when ``o``
-    arrives (the next cycle) ``h`` is written, and the two planes of ``c'`` follow in the next
-    two cycles (``lo`` then ``hi``), while the next word's reads go on.
+  - ``VADD``/``VMUL``/``MOVE``: the result word is registered when the last operand arrives
+    and written the next cycle.
+  - ``LUT``: the arriving word's ``K`` LUT addresses (``256*table + x + 128``) are registered;
+    the LUT memory is read the next cycle (``K`` read ports) and its output written the cycle
+    after.
+  - ``CELL``: when ``g`` arrives the new cell state ``c'`` (``K`` x int16) is registered; when
+    ``o`` arrives, ``o`` and the tanh addresses ``sat_8(rshr(c', 6))`` (table 1) are registered;
+    after the lookup ``h`` is registered and written. The two planes of ``c'`` are written in the
+    two cycles after ``o`` arrived (``lo`` then ``hi``) while the next word's reads go on.
 
 * **Timing** (cycle 0: the cycle ``start`` is sampled; ``busy`` is high from cycle 1 until the
   last write has been issued, and low in the next cycle, the controller's unit wait):
@@ -33,11 +36,11 @@ One activation-SRAM read port and the (shared) write port; ``K`` element datapat
   ========  ============  =============================================
   op        reads         unit cycles (start to the first ``busy``-low cycle)
   ========  ============  =============================================
-  VADD      ``2n``        ``2n + 2``
-  VMUL      ``2n``        ``2n + 2``
-  MOVE      ``n``         ``n + 2``
-  LUT       ``n``         ``n + 3``
-  CELL      ``6n``        ``6n + 4``
+  VADD      ``2n``        ``2n + 3``
+  VMUL      ``2n``        ``2n + 3``
+  MOVE      ``n``         ``n + 3``
+  LUT       ``n``         ``n + 4``
+  CELL      ``6n``        ``6n + 5``
   any       ``n = 0``     ``2``
   ========  ============  =============================================
 
@@ -69,7 +72,7 @@ __all__ = ["VectorUnit", "unit_cycles", "READS_PER_WORD"]
 #: Source words read per output word.
 READS_PER_WORD = {isa.Op.VADD: 2, isa.Op.VMUL: 2, isa.Op.LUT: 1, isa.Op.MOVE: 1, isa.Op.CELL: 6}
 #: Cycles beyond the reads: read latency and the write (plus the LUT read; plus CELL's planes).
-_EXTRA = {isa.Op.VADD: 2, isa.Op.VMUL: 2, isa.Op.MOVE: 2, isa.Op.LUT: 3, isa.Op.CELL: 4}
+_EXTRA = {isa.Op.VADD: 3, isa.Op.VMUL: 3, isa.Op.MOVE: 3, isa.Op.LUT: 4, isa.Op.CELL: 5}
 
 
 def unit_cycles(op, n: int) -> int:
@@ -83,12 +86,10 @@ def unit_cycles(op, n: int) -> int:
     return READS_PER_WORD[op] * n + _EXTRA[op]
 
 
-def _sat(m, value, bits: int, name: str):
-    """``value`` clamped to signed ``bits`` bits, as a ``signed(bits)`` signal."""
+def _sat(value, bits: int):
+    """``value`` clamped to signed ``bits`` bits (an expression, ``bits`` wide)."""
     hi, lo = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
-    out = Signal(signed(bits), name=name)
-    m.d.comb += out.eq(Mux(value > hi, hi, Mux(value < lo, lo, value)))
-    return out
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))[:bits].as_signed()
 
 
 def _rshr_const(value, s: int):
@@ -235,95 +236,117 @@ class VectorUnit(wiring.Component):
             return sig[abits * k:abits * (k + 1)].as_signed()
 
         # -- results ------------------------------------------------------------------------
-        wr_now = Signal()
-        wr_addr = Signal(ab)
-        wr_data = Signal(cfg.aword_bits)
+        # Every datapath is the input of a register loaded only in the cycle it is used, so a
+        # compiled simulator (which evaluates all combinational logic on every clock edge)
+        # computes it only then; what reaches the write port and the LUT memory's read ports
+        # are registers and wires.
+        opv = {o: (op == o.value) for o in is_}
         d_last = Signal()
         m.d.comb += d_last.eq(d_valid & (d_slot == R - 1))
-        opv = {o: (op == o.value) for o in is_}
 
-        # VADD / VMUL / MOVE: write in the cycle the last operand arrives.
-        vadd_w, vmul_w = [], []
-        for k in range(K):
-            vadd_w.append(_sat(m, el(held[0], k) + x[k], 8, f"vadd{k}"))
-            p = Signal(signed(2 * abits + 1), name=f"vmul_p{k}")
-            m.d.comb += p.eq(el(held[0], k) * x[k])
-            rnd = Mux(shift == 0, 0, Const(1, 16) << (shift - 1)[:4])
-            vmul_w.append(_sat(m, (p + rnd) >> shift, 8, f"vmul{k}"))
+        # VADD / VMUL / MOVE: the result word is registered when the last operand arrives.
+        res = Signal(cfg.aword_bits)
+        res_valid = Signal()
+        res_word = Signal(ab)
+        simple = Signal()
+        m.d.comb += simple.eq(d_last & (opv[isa.Op.VADD] | opv[isa.Op.VMUL] | opv[isa.Op.MOVE]))
+        m.d.sync += res_valid.eq(simple)
+        rnd = Mux(shift == 0, 0, Const(1, 16) << (shift - 1)[:4])
+        with m.If(simple):
+            m.d.sync += res_word.eq(d_word)
+            with m.Switch(op):
+                with m.Case(isa.Op.VADD.value):
+                    m.d.sync += res.eq(Cat(*[_sat(el(held[0], k) + x[k], 8)
+                                             for k in range(K)]))
+                with m.Case(isa.Op.VMUL.value):
+                    m.d.sync += res.eq(Cat(*[_sat((el(held[0], k) * x[k] + rnd) >> shift, 8)
+                                             for k in range(K)]))
+                with m.Default():
+                    m.d.sync += res.eq(self.rd_data)
 
-        # LUT: the arriving word addresses the LUT memory; write next cycle.
-        l_valid = Signal()
-        l_word = Signal(ab)
-        # CELL: c' when g (slot 4) arrives; h when o (slot 5) arrives; then lo, hi planes.
-        cnew = []
-        tidx = []
-        for k in range(K):
-            lo, hi = held[0][abits * k:abits * (k + 1)], held[1][abits * k:abits * (k + 1)]
-            c = Cat(lo, hi).as_signed()
-            f, i, g = el(held[2], k), el(held[3], k), x[k]
-            fc = Signal(signed(24), name=f"cell_fc{k}")
-            ig = Signal(signed(16), name=f"cell_ig{k}")
-            m.d.comb += [fc.eq(f * c), ig.eq(i * g)]
-            cn = _sat(m, _rshr_const(fc, 7) + _rshr_const(ig, 3), 16, f"cell_c{k}")
-            cnew.append(cn)
-            tidx.append(_sat(m, _rshr_const(cn, 6), 8, f"cell_t{k}"))
+        # CELL: c' is registered when g (slot 4) arrives; when o (slot 5) arrives, o and the
+        # tanh addresses are registered; the lookup takes a cycle; then h is registered and
+        # written. The planes of c' are written in the two cycles after o arrived.
         creg = Signal(16 * K)
-        c_word = Signal(ab)
         g_arrives = Signal()
         m.d.comb += g_arrives.eq(d_valid & (d_slot == 4) & opv[isa.Op.CELL])
         with m.If(g_arrives):
+            cnew = []
+            for k in range(K):
+                c = Cat(held[0][abits * k:abits * (k + 1)],
+                        held[1][abits * k:abits * (k + 1)]).as_signed()
+                f, i, g = el(held[2], k), el(held[3], k), x[k]
+                cnew.append(_sat(_rshr_const(f * c, 7) + _rshr_const(i * g, 3), 16))
             m.d.sync += creg.eq(Cat(*cnew))
+        o_arrives = Signal()
+        m.d.comb += o_arrives.eq(d_last & opv[isa.Op.CELL])
+        held_o = Signal(cfg.aword_bits)
+        c_word = Signal(ab)
+        with m.If(o_arrives):
+            m.d.sync += [held_o.eq(self.rd_data), c_word.eq(d_word)]
 
-        lut_is_op = d_valid & opv[isa.Op.LUT]
-        for k, rp in enumerate(lut_rd):
-            m.d.comb += [
-                rp.addr.eq(Mux(opv[isa.Op.CELL], Cat(tidx[k][:8] ^ 0x80, Const(1, 1)),
-                               Cat(x[k][:8] ^ 0x80, table))),
-                rp.en.eq(lut_is_op | g_arrives),
-            ]
-        m.d.sync += l_valid.eq(lut_is_op)
+        # The LUT memory's read ports: addresses and enable registered (LUT: from the arriving
+        # word; CELL: from c'), data one cycle later.
+        lut_addr = [Signal(9, name=f"lut_addr{k}") for k in range(K)]
+        lut_en = Signal()
+        lut_word = Signal(ab)
+        lut_is_op = Signal()
+        m.d.comb += lut_is_op.eq(d_valid & opv[isa.Op.LUT])
+        m.d.sync += lut_en.eq(lut_is_op | o_arrives)
         with m.If(lut_is_op):
-            m.d.sync += l_word.eq(d_word)
-
-        hvals = []
-        for k in range(K):
-            p = Signal(signed(16), name=f"cell_otc{k}")
-            m.d.comb += p.eq(x[k] * lut_rd[k].data)
-            hvals.append(_sat(m, _rshr_const(p, 7), 8, f"cell_h{k}"))
-
-        # Plane writes after h: 2 = lo next, 1 = hi next.
-        planes = Signal(2)
-        with m.If(d_last & opv[isa.Op.CELL]):
-            m.d.sync += [planes.eq(2), c_word.eq(d_word)]
+            m.d.sync += [lut_word.eq(d_word)]
+            m.d.sync += [lut_addr[k].eq(Cat(x[k][:8] ^ 0x80, table)) for k in range(K)]
+        with m.If(o_arrives):
+            m.d.sync += [lut_addr[k].eq(Cat(_sat(_rshr_const(
+                creg[16 * k:16 * (k + 1)].as_signed(), 6), 8)[:8] ^ 0x80, Const(1, 1)))
+                for k in range(K)]
+        for k, rp in enumerate(lut_rd):
+            m.d.comb += [rp.addr.eq(lut_addr[k]), rp.en.eq(lut_en)]
+        l_valid = Signal()          # LUT: the looked-up word is on the read ports
+        l_word = Signal(ab)
+        m.d.sync += l_valid.eq(lut_en & opv[isa.Op.LUT])
+        with m.If(lut_en):
+            m.d.sync += l_word.eq(lut_word)
+        t_valid = Signal()          # CELL: tanh(c') is on the read ports
+        m.d.sync += t_valid.eq(lut_en & opv[isa.Op.CELL])
+        h = Signal(cfg.aword_bits)
+        h_valid = Signal()
+        h_word = Signal(ab)
+        m.d.sync += h_valid.eq(t_valid)
+        with m.If(t_valid):
+            m.d.sync += [h_word.eq(c_word),
+                         h.eq(Cat(*[_sat(_rshr_const(el(held_o, k) * lut_rd[k].data, 7), 8)
+                                    for k in range(K)]))]
+        planes = Signal(2)          # 2: lo next, 1: hi next
+        with m.If(o_arrives):
+            m.d.sync += planes.eq(2)
         with m.Elif(planes != 0):
             m.d.sync += planes.eq(planes - 1)
 
         lo_word = Cat(*[creg[16 * k:16 * k + 8] for k in range(K)])
         hi_word = Cat(*[creg[16 * k + 8:16 * k + 16] for k in range(K)])
 
-        with m.If(l_valid):
+        # -- the write port (the sources never coincide) -------------------------------------------
+        wr_now = Signal()
+        wr_addr = Signal(ab)
+        wr_data = Signal(cfg.aword_bits)
+        with m.If(res_valid):
+            m.d.comb += [wr_now.eq(1), wr_addr.eq(dst + res_word), wr_data.eq(res)]
+        with m.Elif(l_valid):
             m.d.comb += [wr_now.eq(1), wr_addr.eq(dst + l_word),
                          wr_data.eq(Cat(*[rp.data for rp in lut_rd]))]
+        with m.Elif(h_valid):
+            m.d.comb += [wr_now.eq(1), wr_addr.eq(dst + h_word), wr_data.eq(h)]
         with m.Elif(planes == 2):
             m.d.comb += [wr_now.eq(1), wr_addr.eq(pbase + c_word), wr_data.eq(lo_word)]
         with m.Elif(planes == 1):
             m.d.comb += [wr_now.eq(1), wr_addr.eq(pbase + n[:ab] + c_word),
                          wr_data.eq(hi_word)]
-        with m.Elif(d_last & ~opv[isa.Op.LUT]):
-            m.d.comb += [wr_now.eq(1), wr_addr.eq(dst + d_word)]
-            with m.Switch(op):
-                with m.Case(isa.Op.VADD.value):
-                    m.d.comb += wr_data.eq(Cat(*vadd_w))
-                with m.Case(isa.Op.VMUL.value):
-                    m.d.comb += wr_data.eq(Cat(*vmul_w))
-                with m.Case(isa.Op.MOVE.value):
-                    m.d.comb += wr_data.eq(self.rd_data)
-                with m.Case(isa.Op.CELL.value):
-                    m.d.comb += wr_data.eq(Cat(*hvals))
 
         m.d.comb += [
             self.wr_en.eq(wr_now), self.wr_addr.eq(wr_addr), self.wr_data.eq(wr_data),
             self.st_write.eq(wr_now),
-            self.busy.eq(first | reading | d_valid | l_valid | (planes != 0)),
+            self.busy.eq(first | reading | d_valid | res_valid | lut_en | l_valid | t_valid
+                         | h_valid | (planes != 0)),
         ]
         return m

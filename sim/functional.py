@@ -47,8 +47,8 @@ unit)``: the controller's cycle to leave idle, its fetch and decode per instruct
             last lane's last issue). On the Amaranth simulation of ``rtl.top.Accelerator``
             (tiny config, six layers, sparse and dense) this equals the measured cycles
 vector      exact: :func:`rtl.vector.unit_cycles` (one activation-SRAM read per cycle:
-            ``2n + 2`` for ``VADD``/``VMUL``, ``n + 2`` for ``MOVE``, ``n + 3`` for ``LUT``,
-            ``6n + 4`` for ``CELL``; ``2`` for ``n = 0``), the timing of
+            ``2n + 3`` for ``VADD``/``VMUL``, ``n + 3`` for ``MOVE``, ``n + 4`` for ``LUT``,
+            ``6n + 5`` for ``CELL``; ``2`` for ``n = 0``), the timing of
             :class:`rtl.vector.VectorUnit`
 
 Counters: those of :data:`rtl.top.COUNTERS` that the model can know exactly (``dram_bytes``,
