@@ -162,7 +162,7 @@ class MacLane(wiring.Component):
 
     @property
     def result_latency(self) -> int:
-        """Cycles from a row's last word retiring in S1 to its result at the queue head."""
+        """Cycles from a row's last pairs issuing in S1 to its result at the queue head."""
         return 6
 
     def elaborate(self, platform):
@@ -313,17 +313,21 @@ class MacLane(wiring.Component):
         # Operand selection: the index of each multiplier's pair (a trailing-zero count), then
         # a two-level mux per operand (see rtl.bits: both are cheap to simulate, unlike a
         # one-hot-to-index OR tree or a variable shift of the whole word).
+        # Multiplier i takes H's lowest remaining pair if H has one, else B's: one
+        # trailing-zero count on the chosen mask, and one two-level mux per operand over the
+        # 2K fields of (H's copy, the read port).
+        hw_bw = Cat(h_w, self.w_rd_data)
+        ha_ba = Cat(h_a, self.a_rd_data)
         for i, (p_h, p_b) in enumerate(pending):
-            from_h = p_h != 0
+            from_h = Signal(name=f"sel{i}_from_h")
+            p_sel = Signal(K, name=f"sel{i}_mask")
+            m.d.comb += [from_h.eq(p_h != 0), p_sel.eq(Mux(from_h, p_h, p_b))]
             any_sel = from_h | (p_b != 0)
-            idx_h = Signal(max(1, (K - 1).bit_length()), name=f"sel{i}_hidx")
-            idx_b = Signal(max(1, (K - 1).bit_length()), name=f"sel{i}_bidx")
-            m.d.comb += [idx_h.eq(lowest_set_index(m, p_h, K, name=f"sel{i}h")),
-                         idx_b.eq(lowest_set_index(m, p_b, K, name=f"sel{i}b"))]
-            w_sel = Mux(from_h, field_select(m, h_w, idx_h, WB, K, name=f"sel{i}_hw"),
-                        field_select(m, self.w_rd_data, idx_b, WB, K, name=f"sel{i}_bw"))
-            a_sel = Mux(from_h, field_select(m, h_a, idx_h, AB, K, name=f"sel{i}_ha"),
-                        field_select(m, self.a_rd_data, idx_b, AB, K, name=f"sel{i}_ba"))
+            idx = Signal(max(1, (K - 1).bit_length()) + 1, name=f"sel{i}_idx")
+            m.d.comb += idx.eq(Cat(lowest_set_index(m, p_sel, K, name=f"sel{i}")[:len(idx) - 1],
+                                   ~from_h))
+            w_sel = field_select(m, hw_bw, idx, WB, 2 * K, name=f"sel{i}_w")
+            a_sel = field_select(m, ha_ba, idx, AB, 2 * K, name=f"sel{i}_a")
             with m.If(issuing):  # only consumed with s2_valid
                 m.d.sync += [
                     s2_w[i].eq(Mux(any_sel, w_sel.as_signed(), 0)),

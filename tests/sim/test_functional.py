@@ -335,6 +335,28 @@ def test_functional_matches_amaranth_lane_and_arbiter_variants(changes, rows, co
         assert {k: f["counters"][prog][k] for k in cn} == cn, prog
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=5), min_size=1, max_size=6),
+       st.integers(1, 4), st.integers(0, 2**16))
+def test_matvec_unit_cycles_arbiter_model(slots, ports, seed):
+    """The closed form of the ``ports``-result arbiter equals a naive cycle loop (completion
+    order, up to ``ports`` writes per cycle)."""
+    from sim.functional import MATVEC_LATENCY, _matvec_unit_cycles
+    S = max(len(r) for r in slots)
+    issue = np.array([r + [1] * (S - len(r)) for r in slots], dtype=np.int64)
+    write = np.random.default_rng(seed).random(issue.shape) < 0.8
+    done = sorted(np.cumsum(issue, axis=1)[write].tolist())
+    t, last, queue = 0, 0, list(done)
+    while queue:
+        t += 1
+        ready = [c for c in queue if c <= t]
+        for c in ready[:ports]:
+            queue.remove(c)
+            last = t
+    want = max(last, int(issue.sum(axis=1).max())) + MATVEC_LATENCY
+    assert _matvec_unit_cycles(issue, write, ports) == want
+
+
 # -- programs, counters, errors ---------------------------------------------------------------
 
 def test_end_only_program_and_counters():
