@@ -106,8 +106,8 @@ class MacLane(wiring.Component):
     st_macs : Out(range(M+1))
         Pairs issued to the multipliers this cycle.
     st_skip_w, st_skip_a : Out(range(K+1))
-        On the cycle a word leaves the read port (its first issue cycle): pairs skipped for a zero weight / for a zero activation
-        with a nonzero weight (zero in dense mode).
+        On the cycle a word leaves the read port (its first issue cycle): pairs skipped for
+        a zero weight / for a zero activation with a nonzero weight (zero in dense mode).
     st_wsram_read, st_act_read : Out(1)
         SRAM read strobes.
     tot_skip_w, tot_skip_a : Out(cfg.counter_bits)

@@ -200,7 +200,8 @@ def test_issue_cycles_bounds(pairs, m):
     c = issue_cycles(pairs, m)
     assert max(len(pairs), -(-sum(pairs) // m)) <= c
     assert c <= sum(max(1, -(-p // m)) for p in pairs)
-    assert c == issue_cycles(np.array(pairs, dtype=np.int64).reshape(-1, 1), m)[0] if pairs else True
+    if pairs:   # elementwise on numpy arrays: words along the first axis
+        assert c == issue_cycles(np.array(pairs, dtype=np.int64).reshape(-1, 1), m)[0]
 
 
 def test_throughput_is_bound_by_nonzero_pairs():
