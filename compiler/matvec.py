@@ -34,6 +34,7 @@ import torch
 from model.quant import QuantLinear
 from rtl import isa
 from rtl.config import HardwareConfig
+from rtl.mac_lane import issue_cycles
 from rtl.memfmt import MemoryImage, ParamRecord
 
 from .compress import compress_words
@@ -123,7 +124,8 @@ class Placement:
 
 
 def row_costs(cfg: HardwareConfig, weight) -> np.ndarray:
-    """Estimated issue cycles of each row: ``sum_j max(1, ceil(nnz(word j) / M))``.
+    """Estimated issue cycles of each row: :func:`rtl.mac_lane.issue_cycles` of its words'
+    nonzero weight counts (activation zeros are unknown at compile time).
 
     Parameters
     ----------
@@ -136,7 +138,7 @@ def row_costs(cfg: HardwareConfig, weight) -> np.ndarray:
     """
     words = _padded_words(cfg, _weight_matrix(weight))
     nnz = np.count_nonzero(words, axis=2)                        # [R, n_words]
-    return np.maximum(1, -(-nnz // cfg.m)).sum(axis=1).astype(np.int64)
+    return np.asarray(issue_cycles(nnz.T, cfg.m), dtype=np.int64).reshape(nnz.shape[0])
 
 
 def assign_rows(cfg: HardwareConfig, layer_weight_int) -> Placement:
@@ -146,8 +148,10 @@ def assign_rows(cfg: HardwareConfig, layer_weight_int) -> Placement:
     on every lane); the ``L*S - R`` spare slots are padding (all-zero weights, ``write = 0``).
 
     Cost model: a lane consumes at most one weight word per cycle and issues at most ``M``
-    nonzero (weight, activation) pairs per cycle, so a row costs
-    ``sum over its words of max(1, ceil(nnz(word) / M))`` cycles. Activation zeros are unknown at
+    nonzero (weight, activation) pairs per cycle, taken from the held rest of one word and
+    the next word of the same row, so a row costs :func:`rtl.mac_lane.issue_cycles` of its
+    words' nonzero counts (between ``max(n_words, ceil(nnz / M))`` and
+    ``sum over its words of max(1, ceil(nnz(word) / M))``). Activation zeros are unknown at
     compile time and ignored. A padding slot still walks its ``n_words`` all-zero words, so it
     costs ``n_words`` (the minimum any row can cost).
 

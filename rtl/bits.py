@@ -6,7 +6,8 @@ words and evaluates all combinational logic on every clock edge, busy or not; Am
 bit-level wiring (constant masks, concatenations of single bits) to per-bit C++. So
 :func:`lowest_set_index` is a binary search over contiguous halves (a few word-wide compares
 and muxes) instead of an OR of selected bits per index bit, and :func:`field_select` muxes one
-machine word before shifting inside it instead of shifting a whole 256- or 512-bit word.
+machine word (a tree of 2-way muxes on the chunk index, no array of chunks) before shifting
+inside it instead of shifting a whole 256- or 512-bit word.
 Measured figures are in :mod:`sim.build`'s "Decisions".
 
 Dimension letters: ``W`` width of a value in bits, ``F`` bits per field, ``N`` fields.
@@ -14,7 +15,7 @@ Dimension letters: ``W`` width of a value in bits, ``F`` bits per field, ``N`` f
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Mux, Signal
+from amaranth import Cat, Const, Mux, Signal
 
 __all__ = ["popcount", "lowest_set_index", "field_select", "nonzero_bitmap", "tree_sum", "tree_or",
            "NATIVE_BITS"]
@@ -99,8 +100,19 @@ def field_select(m, value, index, field_bits: int, count: int, *, name: str = "f
     n_chunks = -(-count // per_chunk)
     chunk_bits = per_chunk * field_bits
     chunks = [value[i * chunk_bits:(i + 1) * chunk_bits] for i in range(n_chunks)]
+    # A balanced tree of 2-way muxes on the chunk index bits, not an ``Array``: a compiled
+    # simulator evaluates a few machine-word selects instead of copying every chunk into a
+    # temporary array first.
+    hi_bits = max(1, (n_chunks - 1).bit_length())
+    sel = index[lo:lo + hi_bits]
+    level = chunks
+    for b in range(hi_bits):
+        nxt = []
+        for j in range(0, len(level), 2):
+            nxt.append(Mux(sel[b], level[j + 1], level[j]) if j + 1 < len(level) else level[j])
+        level = nxt
     chunk = Signal(chunk_bits, name=f"{name}_chunk")
-    m.d.comb += chunk.eq(Array(chunks)[index[lo:]])
+    m.d.comb += chunk.eq(level[0])
     return chunk.word_select(index[:lo], field_bits) if lo else chunk
 
 

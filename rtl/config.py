@@ -72,6 +72,11 @@ class HardwareConfig:
         DRAM model size in DRAM words of ``B`` bytes.
     dram_bytes_per_cycle : int
         ``B``, bytes the DRAM model delivers per cycle (its word width). A power of two.
+    result_ports : int
+        Results the output arbiter writes to the activation SRAM per cycle (its write ports
+        for MATVEC results, each one element wide). Layers whose rows take fewer than
+        ``L / result_ports`` cycles each are bound by it. At most 4; with fewer lanes,
+        :attr:`result_write_ports` (``min(L, result_ports)``) are built.
     counter_bits : int
         Width of every performance counter.
     clock_hz : int
@@ -90,6 +95,7 @@ class HardwareConfig:
     imem_depth: int = 256
     dram_depth: int = 1 << 18
     dram_bytes_per_cycle: int = 8
+    result_ports: int = 2
     counter_bits: int = 48
     clock_hz: int = 200_000_000
 
@@ -136,6 +142,8 @@ class HardwareConfig:
         if not _is_pow2(self.dram_bytes_per_cycle) or self.dram_bytes_per_cycle > 64:
             raise ConfigError("dram_bytes_per_cycle",
                               f"must be a power of two up to 64, not {self.dram_bytes_per_cycle}")
+        if not 1 <= self.result_ports <= 4:
+            raise ConfigError("result_ports", f"must be between 1 and 4, not {self.result_ports}")
         if not 24 <= self.counter_bits <= 64:
             raise ConfigError("counter_bits", f"must be between 24 and 64, not {self.counter_bits}")
 
@@ -214,6 +222,12 @@ class HardwareConfig:
     def macs_per_cycle(self) -> int:
         """Peak multiplier issue rate, ``L*M``."""
         return self.lanes * self.m
+
+    @property
+    def result_write_ports(self) -> int:
+        """Result write ports the output arbiter has: ``min(L, result_ports)`` (one result
+        per lane per cycle at most)."""
+        return min(self.lanes, self.result_ports)
 
     @property
     def wword_bits(self) -> int:

@@ -13,7 +13,35 @@ from .bits import field_select, lowest_set_index, popcount, tree_sum
 from .config import HardwareConfig
 from .memfmt import param_record_layout
 
-__all__ = ["MacLane"]
+__all__ = ["MacLane", "issue_cycles"]
+
+
+def issue_cycles(pairs, m: int):
+    """Issue cycles of one row slot of a :class:`MacLane`: the lane's timing contract.
+
+    ``pairs`` holds, per word of the row in order, the pairs issued from it (nonzero weight
+    *and* activation; ``K`` in dense mode); ``m`` is ``M``. Each cycle the lane issues the
+    ``M`` lowest pairs of two words: the unissued rest ``h`` of an earlier word of the row
+    (the hold register) first, then the fresh word on the read port, which leaves the port
+    (and the next word is read) once ``h`` fits beside it. So a word waits
+    ``ceil(h / M) - 1`` cycles, then ``max(0, h + p - M)`` pairs are left over, and the row
+    ends with ``ceil(h / M)`` drain cycles (the next row's first word never shares a cycle
+    with this row). At least one cycle per word (one read per cycle), at most the old
+    ``sum max(1, ceil(p / M))``; ``ceil(sum p / M)`` when every word has ``M`` pairs or more.
+    Rows of a lane take their cycles back to back (without row-credit stalls).
+
+    Written with ``//``, ``*`` and comparisons only, so ``pairs`` may be a sequence of ints
+    or of equally shaped numpy arrays (the row's words along the first axis, rows elementwise).
+    """
+    h = 0
+    cycles = 0
+    for p in pairs:
+        c = -(-h // m)
+        waits = c - (c > 0)
+        cycles = cycles + waits + 1
+        t = h - waits * m + p - m
+        h = t * (t > 0)
+    return cycles - (-h // m)
 
 
 class MacLane(wiring.Component):
@@ -26,11 +54,17 @@ class MacLane(wiring.Component):
     Pipeline (one word enters the issue stage per cycle at most)::
 
         S0  address generation: weight, activation reads (1-cycle SRAM latency)
-        S1  issue: nonzero mask of the word (the AND of the weight and activation bitmaps
-            read beside the words, no comparators); each cycle the M lowest remaining pairs are
-            selected (clear-lowest-set-bit chain, trailing-zero counts as operand indices) and
-            the word retires once none remain, so a word costs max(1, ceil(nnz / M)) cycles
-            and the next word's read overlaps it
+        S1  issue over two words: the hold register H (the unissued rest of an earlier word
+            of the row: its pair mask and a copy of its operands) and the fresh word B on the
+            read ports, whose pair mask is the AND of the weight and activation bitmaps read
+            beside the words (no comparators). Each cycle the M lowest pairs of (H, B) are
+            selected, H's first (clear-lowest-set-bit chains, trailing-zero counts as operand
+            indices). B joins only within a row and once H's rest fits beside it; it then
+            leaves the read port (the next word's read is issued in the same cycle) and its
+            unissued pairs, if any, move to H. So multipliers left idle by one word's last
+            pairs take the next word's, and a row costs :func:`issue_cycles` of its words'
+            pair counts: at least one cycle per word, ``ceil(pairs / M)`` when each word
+            has ``M`` pairs or more
         S2  M multiplies, summed and accumulated (acc_bits, wrapping); on a row's last word
             the row's parameter record is read
         R1  t = acc + bias          R2  p = t * mult          R3  round and shift
@@ -66,19 +100,20 @@ class MacLane(wiring.Component):
     res_valid : Out(1); res_ready : In(1); res_index : Out(16); res_value : Out(signed(act_bits))
         Output queue head (a stream): the result for element ``out_index`` of the output vector.
     st_busy, st_stall : Out(1)
-        Per-cycle status for counters: a word occupies the issue stage / the lane has rows left
-        but the issue stage is empty (read latency or out of row credits).
+        Per-cycle status for counters: a word occupies the issue stage (H or B; the cycles of
+        :func:`issue_cycles`) / the lane has rows left but the issue stage is empty (read
+        latency or out of row credits).
     st_macs : Out(range(M+1))
         Pairs issued to the multipliers this cycle.
     st_skip_w, st_skip_a : Out(range(K+1))
-        On a word's first issue cycle: pairs skipped for a zero weight / for a zero activation
-        with a nonzero weight (zero in dense mode).
+        On the cycle a word leaves the read port (its first issue cycle): pairs skipped for
+        a zero weight / for a zero activation with a nonzero weight (zero in dense mode).
     st_wsram_read, st_act_read : Out(1)
         SRAM read strobes.
     tot_skip_w, tot_skip_a : Out(cfg.counter_bits)
         Running totals (since reset, wrapping) of ``st_skip_w`` / ``st_skip_a`` over all
         earlier cycles, for the top's counters. The popcounts behind them are evaluated only on
-        a word's first issue cycle (a register enable), so a compiled simulator skips them in
+        that cycle (a register enable), so a compiled simulator skips them in
         dense mode and while the lane is idle; ``st_skip_*`` are for testbenches and cost
         nothing when unused.
     """
@@ -127,7 +162,7 @@ class MacLane(wiring.Component):
 
     @property
     def result_latency(self) -> int:
-        """Cycles from a row's last word retiring in S1 to its result at the queue head."""
+        """Cycles from a row's last pairs issuing in S1 to its result at the queue head."""
         return 6
 
     def elaborate(self, platform):
@@ -153,36 +188,55 @@ class MacLane(wiring.Component):
         credits = Signal(range(self.row_credits + 1))
 
         # -- S1: issue ----------------------------------------------------------------------
-        s1_valid = Signal()
-        s1_fresh = Signal()
-        s1_first = Signal()
-        s1_last = Signal()
-        s1_row = Signal.like(row)
-        rem = Signal(K)
+        # Two words are visible: the fresh word B on the SRAM read ports (held while no read
+        # is issued) and the hold register H, the unissued rest of an earlier word of the same
+        # row (its remaining mask and a copy of its operands).
+        b_valid = Signal()
+        b_first = Signal()
+        b_last = Signal()
+        b_row = Signal.like(row)
+        h_rem = Signal(K)
+        h_last = Signal()
+        h_row = Signal.like(row)
+        h_w = Signal(cfg.wword_bits)
+        h_a = Signal(cfg.aword_bits)
+        h_valid = Signal()
+        m.d.comb += h_valid.eq(h_rem != 0)
 
         # Nonzero bitmaps of the words being read, stored beside them (no zero detection here).
         wnz = self.w_rd_nz
         anz = self.a_rd_nz
-        mask = Signal(K)
-        m.d.comb += mask.eq(Mux(s1_fresh, Mux(dense, Const((1 << K) - 1, K), wnz & anz), rem))
+        b_mask = Signal(K)
+        m.d.comb += b_mask.eq(Mux(dense, Const((1 << K) - 1, K), wnz & anz))
+        # B joins H's cycle only within a row (one accumulator); H then issues first.
+        join = Signal()
+        m.d.comb += join.eq(b_valid & (~h_valid | ~b_first))
 
-        # Select the M lowest set bits: multiplier i takes the lowest set bit of ``pending[i]``
-        # (the mask with the i lowest set bits cleared, ``p & (p - 1)`` each step).
+        # Select the M lowest pairs of (H, B): multiplier i takes the lowest set bit of
+        # ``pending[i]`` (H's part first), each step clearing one bit (``p & (p - 1)`` on the
+        # part that holds it).
         pending = []
-        cur = mask
+        lo, hi = h_rem, Signal(K)
+        m.d.comb += hi.eq(Mux(join, b_mask, 0))
         for i in range(M):
-            pending.append(cur)
-            nxt = Signal(K, name=f"rem{i}")
-            m.d.comb += nxt.eq(cur & (cur - 1)[:K])
-            cur = nxt
-        new_rem = cur
-        word_done = Signal()
-        m.d.comb += word_done.eq(new_rem == 0)
+            pending.append((lo, hi))
+            nlo = Signal(K, name=f"rem{i}_h")
+            nhi = Signal(K, name=f"rem{i}_b")
+            lo_any = lo != 0
+            m.d.comb += [nlo.eq(lo & (lo - 1)[:K]),
+                         nhi.eq(Mux(lo_any, hi, hi & (hi - 1)[:K]))]
+            lo, hi = nlo, nhi
+        new_h, new_b = lo, hi
+        h_done = Signal()     # H (if any) issues its last pairs this cycle
+        b_take = Signal()     # B issues (what fits of it) and leaves the read port
+        b_rest = Signal()     # ... leaving pairs for H
+        m.d.comb += [h_done.eq(new_h == 0), b_take.eq(join & h_done), b_rest.eq(new_b != 0)]
+        issuing = Signal()
+        m.d.comb += issuing.eq(h_valid | b_valid)
 
-        s1_accepts = Signal()
-        m.d.comb += s1_accepts.eq(~s1_valid | word_done)
         adv = Signal()
-        m.d.comb += adv.eq(s0_work & s1_accepts & ((word != 0) | (credits < self.row_credits)))
+        m.d.comb += adv.eq(s0_work & (~b_valid | b_take)
+                           & ((word != 0) | (credits < self.row_credits)))
         row_start = Signal()
         m.d.comb += row_start.eq(adv & (word == 0))
 
@@ -210,19 +264,28 @@ class MacLane(wiring.Component):
                 m.d.sync += word.eq(word + 1)
 
         with m.If(adv):
-            m.d.sync += [s1_valid.eq(1), s1_fresh.eq(1), s1_first.eq(word == 0),
-                         s1_last.eq(word == n_words - 1), s1_row.eq(row)]
-        with m.Elif(s1_valid & word_done):
-            m.d.sync += s1_valid.eq(0)
-        with m.Elif(s1_valid):
-            m.d.sync += [rem.eq(new_rem), s1_fresh.eq(0)]
+            m.d.sync += [b_valid.eq(1), b_first.eq(word == 0),
+                         b_last.eq(word == n_words - 1), b_row.eq(row)]
+        with m.Elif(b_take):
+            m.d.sync += b_valid.eq(0)
+        with m.If(b_take & b_rest):
+            m.d.sync += [h_rem.eq(new_b), h_w.eq(self.w_rd_data), h_a.eq(self.a_rd_data),
+                         h_last.eq(b_last), h_row.eq(b_row)]
+        with m.Elif(h_valid):
+            m.d.sync += h_rem.eq(new_h)
+
+        # A row ends when its last word's last pairs issue (at most one row per cycle: a
+        # row's first word never joins the previous row's H).
+        row_end = Signal()
+        m.d.comb += row_end.eq((h_valid & h_last & h_done) | (b_take & b_last & ~b_rest))
 
         # Issue-stage statistics.
-        first_cycle = s1_valid & s1_fresh & ~dense
+        first_cycle = b_take & ~dense
         m.d.comb += [
-            self.st_busy.eq(s1_valid),
-            self.st_stall.eq(active & ~s1_valid & s0_work),
-            self.st_macs.eq(Mux(s1_valid, tree_sum(p != 0 for p in pending), 0)),
+            self.st_busy.eq(issuing),
+            self.st_stall.eq(active & ~issuing & s0_work),
+            self.st_macs.eq(Mux(issuing, tree_sum((lo_ != 0) | (hi_ != 0)
+                                                  for lo_, hi_ in pending), 0)),
             self.st_skip_w.eq(Mux(first_cycle, popcount(~wnz, K), 0)),
             self.st_skip_a.eq(Mux(first_cycle, popcount(wnz & ~anz, K), 0)),
         ]
@@ -232,9 +295,9 @@ class MacLane(wiring.Component):
                 self.tot_skip_a.eq(self.tot_skip_a + popcount(wnz & ~anz, K)),
             ]
 
-        # Parameter read for a row whose last word retires now: data arrives with S2.
-        m.d.comb += [self.p_rd_addr.eq(p_base + s1_row),
-                     self.p_rd_en.eq(s1_valid & s1_last & word_done)]
+        # Parameter read for a row that ends now: data arrives with S2.
+        m.d.comb += [self.p_rd_addr.eq(p_base + Mux(h_valid & h_last, h_row, b_row)),
+                     self.p_rd_en.eq(row_end)]
 
         # -- S2: multiply and accumulate ----------------------------------------------------
         s2_valid = Signal()
@@ -243,20 +306,29 @@ class MacLane(wiring.Component):
         s2_w = [Signal(signed(WB), name=f"s2_w{i}") for i in range(M)]
         s2_a = [Signal(signed(AB), name=f"s2_a{i}") for i in range(M)]
         m.d.sync += [
-            s2_valid.eq(s1_valid),
-            s2_first.eq(s1_valid & s1_fresh & s1_first),
-            s2_last.eq(s1_valid & s1_last & word_done),
+            s2_valid.eq(issuing),
+            s2_first.eq(b_take & b_first),
+            s2_last.eq(row_end),
         ]
         # Operand selection: the index of each multiplier's pair (a trailing-zero count), then
         # a two-level mux per operand (see rtl.bits: both are cheap to simulate, unlike a
         # one-hot-to-index OR tree or a variable shift of the whole word).
-        for i, p in enumerate(pending):
-            idx = Signal(max(1, (K - 1).bit_length()), name=f"sel{i}_idx")
-            m.d.comb += idx.eq(lowest_set_index(m, p, K, name=f"sel{i}"))
-            any_sel = p != 0
-            w_sel = field_select(m, self.w_rd_data, idx, WB, K, name=f"sel{i}_w")
-            a_sel = field_select(m, self.a_rd_data, idx, AB, K, name=f"sel{i}_a")
-            with m.If(s1_valid):  # only consumed with s2_valid
+        # Multiplier i takes H's lowest remaining pair if H has one, else B's: one
+        # trailing-zero count on the chosen mask, and one two-level mux per operand over the
+        # 2K fields of (H's copy, the read port).
+        hw_bw = Cat(h_w, self.w_rd_data)
+        ha_ba = Cat(h_a, self.a_rd_data)
+        for i, (p_h, p_b) in enumerate(pending):
+            from_h = Signal(name=f"sel{i}_from_h")
+            p_sel = Signal(K, name=f"sel{i}_mask")
+            m.d.comb += [from_h.eq(p_h != 0), p_sel.eq(Mux(from_h, p_h, p_b))]
+            any_sel = from_h | (p_b != 0)
+            idx = Signal(max(1, (K - 1).bit_length()) + 1, name=f"sel{i}_idx")
+            m.d.comb += idx.eq(Cat(lowest_set_index(m, p_sel, K, name=f"sel{i}")[:len(idx) - 1],
+                                   ~from_h))
+            w_sel = field_select(m, hw_bw, idx, WB, 2 * K, name=f"sel{i}_w")
+            a_sel = field_select(m, ha_ba, idx, AB, 2 * K, name=f"sel{i}_a")
+            with m.If(issuing):  # only consumed with s2_valid
                 m.d.sync += [
                     s2_w[i].eq(Mux(any_sel, w_sel.as_signed(), 0)),
                     s2_a[i].eq(Mux(any_sel, a_sel.as_signed(), 0)),
@@ -334,7 +406,7 @@ class MacLane(wiring.Component):
         m.d.sync += credits.eq(credits + row_start - popped - dropped)
         del credit_bits
 
-        with m.If(active & ~s0_work & ~s1_valid & (credits == 0) & ~self.start):
+        with m.If(active & ~s0_work & ~issuing & (credits == 0) & ~self.start):
             m.d.sync += active.eq(0)
         m.d.comb += self.busy.eq(active)
         return m

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .bits import nonzero_bitmap, tree_sum
+from .bits import lowest_set_index, nonzero_bitmap, tree_or, tree_sum
 from .config import HardwareConfig
 from .controller import Controller
 from .decompressor import Decompressor
@@ -32,8 +32,9 @@ class Accelerator(wiring.Component):
     Memories (``L`` = lanes): a DRAM model (``dram_depth`` words of ``B`` bytes) holding the
     compressed image; instruction memory; one weight SRAM bank and one parameter memory per lane,
     written by the decompressor; the activation SRAM, read by every lane (one read port each: in
-    silicon, a broadcast or replicated buffer) and by the host, written by the host and by the
-    output arbiter (byte granularity, one write port each).
+    silicon, a broadcast or replicated buffer) and by the host, written by the host, the vector
+    unit and the output arbiter (byte granularity, one write port each, ``result_ports`` for
+    the arbiter).
 
     Nonzero bitmaps (``K`` bits) are stored beside every weight SRAM word (the decompressor
     writes the compressed word's bitmap with the dense word: the weight SRAM holds ``K`` bits
@@ -45,9 +46,10 @@ class Accelerator(wiring.Component):
     reads start at least 3 cycles after the previous instruction's last result is written, and
     the host writes only while idle).
 
-    Output arbiter: one result per cycle is written to the activation SRAM, granted round-robin
+    Output arbiter: up to ``result_ports`` results per cycle are written to the activation SRAM
+    (one element-wide write port each, with a bitmap write port each), granted round-robin
     among the lanes with a result at their queue head; lanes stall on row credits when it falls
-    behind (layers whose rows take fewer than ``L`` cycles each are bound by it).
+    behind (layers whose rows take fewer than ``L / result_ports`` cycles each are bound by it).
 
     Ports
     -----
@@ -238,7 +240,8 @@ class Accelerator(wiring.Component):
         # depends on a primary input (a compiled simulator re-evaluates such logic on every
         # evaluation; see rtl.verilog.to_verilog). The host port is the later one: where both
         # write the same element in one cycle, the host's value is kept.
-        act_wr = self.act_mem.write_port(granularity=cfg.act_bits)
+        G = cfg.result_write_ports
+        act_wrs = [self.act_mem.write_port(granularity=cfg.act_bits) for _ in range(G)]
         host_wr = self.act_mem.write_port(granularity=cfg.act_bits)
         k_bits = (K - 1).bit_length()
         m.d.comb += [host_wr.addr.eq(self.host_act_addr), host_wr.data.eq(self.host_act_wdata),
@@ -248,39 +251,48 @@ class Accelerator(wiring.Component):
         vec_wr = self.act_mem.write_port(granularity=cfg.act_bits)
         m.d.comb += [vec_wr.addr.eq(vu.wr_addr), vec_wr.data.eq(vu.wr_data),
                      vec_wr.en.eq(Mux(vu.wr_en, Const((1 << K) - 1, K), 0))]
-        # Round-robin: grant the first lane with a result at or after the pointer, then move
-        # the pointer past it.
+        # Round-robin, G grants per cycle: grant the first G lanes with a result at or after
+        # the pointer (lowest set bits of the rotated requests, clearing one per grant), then
+        # move the pointer past the last one granted. Distinct lanes, so each lane's results
+        # still leave in order.
         req = Cat(*[ln.res_valid for ln in lanes])
         rr = Signal(range(L))
         rot = Signal(L)
         m.d.comb += rot.eq((Cat(req, req) >> rr)[:L])
-        off = Signal(range(L))
-        for i in reversed(range(L)):
-            with m.If(rot[i]):
-                m.d.comb += off.eq(i)
-        sel = Signal(range(L))
-        wrapped = rr + off
-        m.d.comb += sel.eq(Mux(wrapped >= L, wrapped - L, wrapped))
-        winner_valid = req.any()
+        grants = []               # (valid, lane index) per write port
+        pend = rot
+        for g in range(G):
+            off = Signal(range(L), name=f"arb{g}_off")
+            m.d.comb += off.eq(lowest_set_index(m, pend, L, name=f"arb{g}"))
+            sel = Signal(range(L), name=f"arb{g}_sel")
+            wrapped = rr + off
+            m.d.comb += sel.eq(Mux(wrapped >= L, wrapped - L, wrapped))
+            grants.append((pend != 0, sel))
+            nxt = Signal(L, name=f"arb{g}_rest")
+            m.d.comb += nxt.eq(pend & (pend - 1)[:L])
+            pend = nxt
         for lane, ln in enumerate(lanes):
-            m.d.comb += ln.res_ready.eq(winner_valid & (sel == lane))
-        with m.If(winner_valid):
-            m.d.sync += rr.eq(Mux(sel == L - 1, 0, sel + 1))
-        w_index = Signal(cfg.out_index_bits)
-        w_value = Signal(cfg.act_bits)
-        m.d.comb += [w_index.eq(Array([ln.res_index for ln in lanes])[sel]),
-                     w_value.eq(Array([ln.res_value for ln in lanes])[sel])]
-        elem = Signal(cfg.act_addr_bits + k_bits + 1)
-        m.d.comb += elem.eq(Cat(Const(0, k_bits), out_base) + w_index)
-        with m.If(winner_valid):
-            m.d.comb += [act_wr.addr.eq(elem[k_bits:]), act_wr.data.eq(w_value.replicate(K)),
-                         act_wr.en.eq(Const(1, K) << elem[:k_bits])]
+            m.d.comb += ln.res_ready.eq(tree_or([v & (sel == lane) for v, sel in grants]))
+        for v, sel in grants:     # later grants override: the last one granted
+            with m.If(v):
+                m.d.sync += rr.eq(Mux(sel == L - 1, 0, sel + 1))
+        results = []              # (valid, element, value) per write port
+        for g, ((v, sel), act_wr) in enumerate(zip(grants, act_wrs)):
+            w_index = Signal(cfg.out_index_bits, name=f"arb{g}_index")
+            w_value = Signal(cfg.act_bits, name=f"arb{g}_value")
+            m.d.comb += [w_index.eq(Array([ln.res_index for ln in lanes])[sel]),
+                         w_value.eq(Array([ln.res_value for ln in lanes])[sel])]
+            elem = Signal(cfg.act_addr_bits + k_bits + 1, name=f"arb{g}_elem")
+            m.d.comb += elem.eq(Cat(Const(0, k_bits), out_base) + w_index)
+            with m.If(v):
+                m.d.comb += [act_wr.addr.eq(elem[k_bits:]), act_wr.data.eq(w_value.replicate(K)),
+                             act_wr.en.eq(Const(1, K) << elem[:k_bits])]
+            results.append((v, elem, w_value))
 
         # -- activation nonzero bitmaps ------------------------------------------------------------
         # One bit per activation, beside each activation SRAM word, read by the lanes with the
         # word. Every write of the activation SRAM updates it one cycle later (the bitmap of the
         # registered write): the host's or the vector unit's whole word, or the result's one bit.
-        anz_res = self.act_nz_mem.write_port(granularity=1)
         anz_host = self.act_nz_mem.write_port(granularity=1)
         h_we = Signal()
         h_addr = Signal.like(self.host_act_addr)
@@ -300,16 +312,18 @@ class Accelerator(wiring.Component):
             m.d.sync += [v_addr.eq(vu.wr_addr), v_nz.eq(nonzero_bitmap(vu.wr_data, cfg.act_bits, K))]
         m.d.comb += [anz_vec.addr.eq(v_addr), anz_vec.data.eq(v_nz),
                      anz_vec.en.eq(Mux(v_we, Const((1 << K) - 1, K), 0))]
-        r_we = Signal()
-        r_addr = Signal(cfg.act_addr_bits)
-        r_elem = Signal(max(1, k_bits))
-        r_nz = Signal()
-        m.d.sync += r_we.eq(winner_valid)
-        with m.If(winner_valid):
-            m.d.sync += [r_addr.eq(elem[k_bits:]), r_elem.eq(elem[:k_bits]),
-                         r_nz.eq(w_value != 0)]
-        m.d.comb += [anz_res.addr.eq(r_addr), anz_res.data.eq(r_nz.replicate(K)),
-                     anz_res.en.eq(Mux(r_we, Const(1, K) << r_elem, 0))]
+        for g, (v, elem, w_value) in enumerate(results):
+            anz_res = self.act_nz_mem.write_port(granularity=1)
+            r_we = Signal(name=f"arb{g}_r_we")
+            r_addr = Signal(cfg.act_addr_bits, name=f"arb{g}_r_addr")
+            r_elem = Signal(max(1, k_bits), name=f"arb{g}_r_elem")
+            r_nz = Signal(name=f"arb{g}_r_nz")
+            m.d.sync += r_we.eq(v)
+            with m.If(v):
+                m.d.sync += [r_addr.eq(elem[k_bits:]), r_elem.eq(elem[:k_bits]),
+                             r_nz.eq(w_value != 0)]
+            m.d.comb += [anz_res.addr.eq(r_addr), anz_res.data.eq(r_nz.replicate(K)),
+                         anz_res.en.eq(Mux(r_we, Const(1, K) << r_elem, 0))]
 
         # -- performance counters ----------------------------------------------------------------
         B = cfg.dram_bytes_per_cycle

@@ -92,6 +92,16 @@ Decisions
   trailing-zero counts and eight two-level operand muxes; doing that work once per word
   (when it arrives) or with cheaper index arithmetic (de Bruijn multiply on 32-bit halves)
   is where the remaining factor is.
+* **Two-word issue and two result ports (lane-efficiency).** The issue stage now selects
+  each multiplier's pair from two words (a hold register with the rest of one word and the
+  read port's next word; :func:`rtl.mac_lane.issue_cycles`) and the arbiter has
+  ``result_ports`` (2) write ports: per multiplier one trailing-zero count on the chosen
+  word's mask and one mux over the 2K fields of both words. First measured 0.67-0.75x the
+  previous design's bench cycles/s (143-153 k vs 191-194 k, alternated); the cost sat in
+  :func:`rtl.bits.field_select`'s ``Array`` of chunks, which Verilator evaluates by copying
+  every chunk into a temporary first (per operand, every cycle). With a balanced tree of
+  2-way muxes on the chunk index instead (same function, the decompressor's selects too) the
+  bench is back at parity: 153-170 k vs 148-156 k alternated, machine loaded.
 * **Icarus and time zero.** See :func:`_icarus_time_zero_fix`.
 """
 

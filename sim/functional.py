@@ -39,13 +39,17 @@ unit)``: the controller's cycle to leave idle, its fetch and decode per instruct
             ``dram_len + 4`` when every record is at least ``B`` bytes and the last record
             ends in the last word (:class:`rtl.decompressor.Decompressor`'s timing contract),
             otherwise :func:`rtl.decompressor.reference_load` (cycle for cycle)
-``MATVEC``  each row slot issues for ``sum over its words of max(1, ceil(p / M))`` cycles,
-            ``p`` the pairs issued (nonzero weight *and* activation; all ``K`` with
-            ``DENSE``), a lane's slots back to back; a written row completes when its lane has
-            issued it, the output arbiter writes one result per cycle in completion order,
-            and the unit is done :data:`MATVEC_LATENCY` cycles after the last write (or the
-            last lane's last issue). On the Amaranth simulation of ``rtl.top.Accelerator``
-            (tiny config, six layers, sparse and dense) this equals the measured cycles
+``MATVEC``  each row slot issues for :func:`rtl.mac_lane.issue_cycles` of its words' pair
+            counts ``p`` (nonzero weight *and* activation; all ``K`` with ``DENSE``): ``M``
+            pairs per cycle from the held rest of one word and the next word of the row,
+            at least one cycle per word; a lane's slots back to back; a written row
+            completes when its lane has issued it, the output arbiter writes
+            ``result_ports`` results per cycle in completion order, and the unit is done
+            :data:`MATVEC_LATENCY` cycles after the last write (or the last lane's last
+            issue). On the Amaranth simulation of ``rtl.top.Accelerator`` (tiny config, six
+            layers, sparse and dense; five variants of lanes, ``M`` and ``result_ports``)
+            and, checked by hand, on Verilator (default config, four RNN-T-sized layers)
+            this equals the measured cycles
 vector      exact: :func:`rtl.vector.unit_cycles` (one activation-SRAM read per cycle:
             ``2n + 3`` for ``VADD``/``VMUL``, ``n + 3`` for ``MOVE``, ``n + 4`` for ``LUT``,
             ``6n + 5`` for ``CELL``; ``2`` for ``n = 0``), the timing of
@@ -73,6 +77,7 @@ import numpy as np
 from rtl import isa
 from rtl.config import PARAM_RECORD_BYTES, HardwareConfig
 from rtl.decompressor import reference_load
+from rtl.mac_lane import issue_cycles
 from rtl.vector import unit_cycles
 
 from .driver import DEFAULT_RUN_TIMEOUT_CYCLES, Driver, DriverError
@@ -443,10 +448,10 @@ class FunctionalMachine:
         nnz = ops["nnz"]
         nonzero = int(pairs.sum())
         if dense:
-            slot_issue = np.full((L, S), W * _ceil_div(K, M), dtype=np.int64)
+            slot_issue = np.full((L, S), int(issue_cycles([K] * W, M)), dtype=np.int64)
             self.counters["macs"] += total
         else:
-            slot_issue = np.maximum(1, -(-pairs // M)).sum(axis=2)       # [L, S]
+            slot_issue = issue_cycles(np.moveaxis(pairs, 2, 0), M)       # [L, S]
             self.counters["macs"] += nonzero
             self.counters["skip_zero_w"] += total - nnz
             self.counters["skip_zero_a"] += nnz - nonzero
@@ -456,7 +461,7 @@ class FunctionalMachine:
         for lane in range(L):
             self.lane_busy[lane] += int(issue[lane])
             self.lane_stall[lane] += 1 if S and W else 0      # the first read's latency
-        return _matvec_unit_cycles(slot_issue, write)
+        return _matvec_unit_cycles(slot_issue, write, cfg.result_write_ports)
 
     def _read(self, base: int, n: int) -> np.ndarray:
         return self.act[self._words(base, n)].astype(np.int64)
@@ -516,17 +521,21 @@ class FunctionalMachine:
         return unit_cycles(isa.Op.CELL, n)
 
 
-def _matvec_unit_cycles(slot_issue: np.ndarray, write: np.ndarray) -> int:
+def _matvec_unit_cycles(slot_issue: np.ndarray, write: np.ndarray, ports: int = 1) -> int:
     """Estimated MATVEC unit cycles: each written row completes when its lane has issued it
-    (cumulative issue cycles, ``[L, S]``); the output arbiter writes one result per cycle in
-    completion order (``t_i = max(t_{i-1} + 1, c_i)``); plus :data:`MATVEC_LATENCY`."""
+    (cumulative issue cycles, ``[L, S]``); the output arbiter writes ``ports`` results per
+    cycle in completion order (``t_i = max(t_{i-ports} + 1, c_i)``, i.e. ``t_i = max over
+    j >= 0 of c_{i - j*ports} + j``); plus :data:`MATVEC_LATENCY`."""
     done = np.cumsum(slot_issue, axis=1)[write]
     if not len(done):
         last = int(slot_issue.sum(axis=1).max()) if slot_issue.size else 0
         return last + MATVEC_LATENCY
     c = np.sort(done)
     n = len(c)
-    t_last = int((c - np.arange(n)).max()) + n - 1
+    # per residue class r of i mod ports: t over the subsequence c[r::ports] is the
+    # one-server recurrence, whose last element is max_k(c_k - k) + count - 1
+    t_last = max(int((c[r::ports] - np.arange(len(c[r::ports]))).max()) + len(c[r::ports]) - 1
+                 for r in range(min(ports, n)))
     return max(t_last, int(slot_issue.sum(axis=1).max())) + MATVEC_LATENCY
 
 

@@ -45,6 +45,7 @@ def test_frozen():
     ("wsram_depth", 1000, "wsram_depth: must be a power of two"),
     ("dram_bytes_per_cycle", 3, "dram_bytes_per_cycle: must be a power of two"),
     ("counter_bits", 8, "counter_bits"),
+    ("result_ports", 5, "result_ports"),
     ("lanes", True, "lanes: must be an integer"),
     ("lanes", 2.0, "lanes: must be an integer"),
 ])

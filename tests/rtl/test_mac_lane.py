@@ -2,6 +2,7 @@
 
 import random
 
+import numpy as np
 import pytest
 from amaranth import Module, unsigned
 from amaranth.lib.memory import Memory
@@ -9,7 +10,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from rtl.config import HardwareConfig
-from rtl.mac_lane import MacLane
+from rtl.mac_lane import MacLane, issue_cycles
 from rtl.memfmt import ParamRecord
 
 
@@ -173,16 +174,59 @@ def test_backpressure_keeps_every_result():
     check(TINY, W, x, params, ready_prob=0.2, seed=1)
 
 
+def _row_pairs(cfg, row, x, dense=False):
+    K = cfg.k
+    return [K if dense else sum(1 for w, a in zip(row[j * K:(j + 1) * K], x[j * K:(j + 1) * K])
+                                if w and a)
+            for j in range(len(x) // K)]
+
+
+def test_issue_cycles_reference():
+    """The timing contract by hand: M pairs per cycle from the held rest and the fresh word."""
+    assert issue_cycles([], 4) == 0
+    assert issue_cycles([0, 0, 0], 4) == 3            # one read per cycle
+    assert issue_cycles([5], 4) == 2
+    assert issue_cycles([6, 6], 4) == 3               # old per-word form: 4
+    assert issue_cycles([1, 7], 4) == 3               # the first word's idle multipliers
+    assert issue_cycles([3] * 5, 4) == 5
+    assert issue_cycles([12, 0, 0, 0], 4) == 5        # one empty word retires beside the rest
+    assert issue_cycles([64, 64], 4) == 32            # dense
+    assert issue_cycles([8, 8, 8], 3) == 8            # ceil(24 / 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 64), max_size=8), st.integers(1, 16))
+def test_issue_cycles_bounds(pairs, m):
+    c = issue_cycles(pairs, m)
+    assert max(len(pairs), -(-sum(pairs) // m)) <= c
+    assert c <= sum(max(1, -(-p // m)) for p in pairs)
+    if pairs:   # elementwise on numpy arrays: words along the first axis
+        assert c == issue_cycles(np.array(pairs, dtype=np.int64).reshape(-1, 1), m)[0]
+
+
 def test_throughput_is_bound_by_nonzero_pairs():
-    """A word with nnz pairs costs max(1, ceil(nnz/M)) issue cycles and reads overlap."""
+    """Busy cycles are the rows' issue_cycles (the lane's timing contract), back to back."""
     rng = random.Random(11)
     W, x, params = random_case(TINY, rng, 8, 4, 0.4, 1.0)
     _, stats = run_lane(TINY, W, x, params)
-    K, M = TINY.k, TINY.m
-    expect = sum(max(1, -(-sum(1 for w, a in zip(row[j * K:(j + 1) * K], x[j * K:(j + 1) * K]) if w and a) // M))
-                 for row in W for j in range(4))
+    expect = sum(issue_cycles(_row_pairs(TINY, row, x), TINY.m) for row in W)
     assert stats["busy"] == expect
+    assert expect < sum(max(1, -(-p // TINY.m)) for row in W for p in _row_pairs(TINY, row, x))
     assert stats["cycles"] <= expect + 10   # fill + requant pipeline drain
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 4), st.floats(0, 1), st.floats(0, 1),
+       st.sampled_from([1, 2, 3, 8]), st.booleans(), st.integers(0, 2**16))
+def test_property_busy_cycles_match_issue_cycles(n_rows, n_words, wd, ad, m, dense, seed):
+    """Any M (including M = K and M not dividing K), sparse and dense: exact results and
+    st_busy equal to the sum of issue_cycles over the rows."""
+    cfg = TINY.replace(m=m)
+    W, x, params = random_case(cfg, random.Random(seed), n_rows, n_words, wd, ad)
+    stats = check(cfg, W, x, params, dense=dense)
+    assert stats["busy"] == sum(issue_cycles(_row_pairs(cfg, row, x, dense), m) for row in W)
+    nz = sum(1 for row in W for w, a in zip(row, x) if w and a)
+    assert stats["macs"] == (n_rows * len(x) if dense else nz)
 
 
 @settings(max_examples=15, deadline=None)

@@ -310,6 +310,53 @@ def test_functional_matches_amaranth_on_a_matvec():
         assert {k: f["counters"][prog][k] for k in cn} == cn, prog
 
 
+@pytest.mark.parametrize("changes,rows,cols,sparsity,zero_fraction", [
+    ({"result_ports": 1}, 12, 24, 0.7, 0.3),             # one result per cycle
+    ({"m": 3}, 10, 40, 0.5, 0.2),                        # M does not divide K: words share cycles
+    ({"m": 1}, 9, 16, 0.4, 0.0),
+    ({"lanes": 4, "result_ports": 2}, 16, 8, 0.3, 0.0),  # one word per row: arbiter-bound
+    ({"lanes": 4, "result_ports": 3}, 13, 24, 0.8, 0.5),
+])
+def test_functional_matches_amaranth_lane_and_arbiter_variants(changes, rows, cols, sparsity,
+                                                               zero_fraction):
+    """The issue model (rtl.mac_lane.issue_cycles: pairs of two words per cycle) and the
+    result_ports arbiter model equal the Amaranth simulation, sparse and dense, cycle for
+    cycle, with every common counter."""
+    cfg = HardwareConfig.tiny().replace(**changes)
+    layer = random_layer(rows, cols, sparsity=sparsity, w_bits=8, seed=rows + cols)
+    x = random_input(cols, seed=cols, zero_fraction=zero_fraction)
+    cm = compile_matvec(cfg, layer)
+    f = backends.run_matvec("functional", cfg, cm, cm.pack_input(x))
+    a = backends.run_matvec("amaranth", cfg, cm, cm.pack_input(x))
+    assert f["out_words"] == a["out_words"]
+    assert f["out_words_dense"] == a["out_words_dense"]
+    assert f["cycles"] == a["cycles"]
+    for prog, cn in a["counters"].items():
+        assert {k: f["counters"][prog][k] for k in cn} == cn, prog
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=5), min_size=1, max_size=6),
+       st.integers(1, 4), st.integers(0, 2**16))
+def test_matvec_unit_cycles_arbiter_model(slots, ports, seed):
+    """The closed form of the ``ports``-result arbiter equals a naive cycle loop (completion
+    order, up to ``ports`` writes per cycle)."""
+    from sim.functional import MATVEC_LATENCY, _matvec_unit_cycles
+    S = max(len(r) for r in slots)
+    issue = np.array([r + [1] * (S - len(r)) for r in slots], dtype=np.int64)
+    write = np.random.default_rng(seed).random(issue.shape) < 0.8
+    done = sorted(np.cumsum(issue, axis=1)[write].tolist())
+    t, last, queue = 0, 0, list(done)
+    while queue:
+        t += 1
+        ready = [c for c in queue if c <= t]
+        for c in ready[:ports]:
+            queue.remove(c)
+            last = t
+    want = max(last, int(issue.sum(axis=1).max())) + MATVEC_LATENCY
+    assert _matvec_unit_cycles(issue, write, ports) == want
+
+
 # -- programs, counters, errors ---------------------------------------------------------------
 
 def test_end_only_program_and_counters():
