@@ -293,3 +293,25 @@ def footprint(model: nn.Module, *, w_bits: int | None = None, word: int = 64,
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     return dict(layers=layers, embedding_bytes=emb, bytes=total, weights=weights,
                 bits_per_weight=8 * total / weights, fp32_bytes=fp32, ratio=total / fp32)
+
+
+def random_stand_in(preset: str = "default", *, seed: int = 0, sparsity: float = 0.8,
+                    w_bits: int = 4):
+    """A seeded random RNN-T, pruned to ``sparsity`` and quantized to ``w_bits``: the shape,
+    sparsity and width of a trained model, for timing and bit-exactness runs before one exists.
+    The output layer is sharpened (weights x3, blank bias -2) and the logit scale fixed, so that
+    it emits symbols rather than only blanks; its transcripts are noise."""
+    from .frontend import FEATURE_DIM
+    from .rnnt import rnnt
+    from .text import BLANK
+    torch.manual_seed(seed)
+    m = rnnt(preset=preset)
+    with torch.no_grad():
+        m.out.weight.mul_(3.0)
+        m.out.bias[BLANK] -= 2.0
+    m.set_feature_normalization(torch.full((FEATURE_DIM,), -4.0),
+                                torch.full((FEATURE_DIM,), 3.0))
+    m = prune_post_training(m, sparsity)
+    m.set_quantization(w_bits=w_bits, activations=True)
+    m.logit_observer.maxabs.fill_(6.0)
+    return m.eval()

@@ -114,8 +114,6 @@ class VectorUnit(wiring.Component):
         Whole-word activation-SRAM writes.
     lut_wr_row : In(5); lut_wr_data : In(128); lut_wr_en : In(1)
         LUT memory row writes (``LOAD.LUT``).
-    st_write : Out(1)
-        A word is written this cycle (for counters and the activation bitmap).
 
     Attributes
     ----------
@@ -144,7 +142,6 @@ class VectorUnit(wiring.Component):
             "lut_wr_row": In(range(isa.LUT_ROWS)),
             "lut_wr_data": In(8 * isa.LUT_ROW_BYTES),
             "lut_wr_en": In(1),
-            "st_write": Out(1),
         })
         self.lut_mem = Memory(shape=signed(8), depth=isa.LUT_TABLES * isa.LUT_ENTRIES, init=[])
 
@@ -226,14 +223,14 @@ class VectorUnit(wiring.Component):
         m.d.sync += d_valid.eq(reading)
         with m.If(reading):
             m.d.sync += [d_slot.eq(rs), d_word.eq(rw[:ab])]
-        x = [self.rd_data[abits * k:abits * (k + 1)].as_signed() for k in range(K)]
+        def el(sig, k):
+            return sig[abits * k:abits * (k + 1)].as_signed()
+
+        x = [el(self.rd_data, k) for k in range(K)]
         held = [Signal(cfg.aword_bits, name=f"held{s}") for s in range(4)]
         for s in range(4):
             with m.If(d_valid & (d_slot == s)):
                 m.d.sync += held[s].eq(self.rd_data)
-
-        def el(sig, k):
-            return sig[abits * k:abits * (k + 1)].as_signed()
 
         # -- results ------------------------------------------------------------------------
         # Every datapath is the input of a register loaded only in the cycle it is used, so a
@@ -345,7 +342,6 @@ class VectorUnit(wiring.Component):
 
         m.d.comb += [
             self.wr_en.eq(wr_now), self.wr_addr.eq(wr_addr), self.wr_data.eq(wr_data),
-            self.st_write.eq(wr_now),
             self.busy.eq(first | reading | d_valid | res_valid | lut_en | l_valid | t_valid
                          | h_valid | (planes != 0)),
         ]

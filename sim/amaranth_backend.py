@@ -105,11 +105,9 @@ class AmaranthDriver(Driver):
                               f"{self.cfg.imem_depth} words")
         ctx, top = self.ctx, self.top
         start_arg = getattr(top, "start_arg", None)   # the ARG register (issue 4), optional
+        self._check_arg(pc, arg, start_arg is not None)
         if start_arg is not None:
             ctx.set(start_arg, arg)
-        elif arg:
-            raise DriverError(f"run(pc={pc}, arg={arg}): this design has no ARG register "
-                              f"(start_arg port)")
         c0 = ctx.get(top.cnt_cycles)
         ctx.set(top.start_pc, pc)
         ctx.set(top.start, 1)

@@ -201,14 +201,9 @@ class CocotbDriver(Driver):
             raise DriverError(f"run: pc {pc} outside the instruction memory of "
                               f"{self.cfg.imem_depth} words")
         h = self.tb.h
+        self._check_arg(pc, arg, "start_arg" in h)
         if "start_arg" in h:
-            if not 0 <= arg < (1 << self.cfg.act_addr_bits):
-                raise DriverError(f"run: arg {arg} does not fit the ARG register "
-                                  f"({self.cfg.act_addr_bits} bits)")
             h["start_arg"].value = arg
-        elif arg:
-            raise DriverError(f"run(pc={pc}, arg={arg}): this design has no ARG register "
-                              f"(start_arg port)")
         c0 = _int(h["cnt_cycles"])
         h["start_pc"].value = pc
         h["start"].value = 1

@@ -102,6 +102,16 @@ class Driver(abc.ABC):
             raise DriverError(f"{what}: words [{base}, {base + n}) outside the memory of "
                               f"{depth} words")
 
+    def _check_arg(self, pc: int, arg: int, has_register: bool) -> None:
+        """Refuse an ``arg`` the design cannot take (see :meth:`run`)."""
+        if not has_register:
+            if arg:
+                raise DriverError(f"run(pc={pc}, arg={arg}): this design has no ARG register "
+                                  f"(start_arg port)")
+        elif not 0 <= arg < (1 << self.cfg.act_addr_bits):
+            raise DriverError(f"run: arg {arg} does not fit the ARG register "
+                              f"({self.cfg.act_addr_bits} bits)")
+
     def _check_words(self, what: str, words, bits: int) -> list[int]:
         words = [int(w) for w in words]
         lim = 1 << bits

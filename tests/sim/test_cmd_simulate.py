@@ -14,11 +14,10 @@ import torch
 from compiler.rnnt import fit_config
 from model.audio import write_wav
 from model.checkpoint import save
-from model.frontend import FEATURE_DIM, num_encoder_frames
+from model.frontend import num_encoder_frames
 from model.intref import IntRNNT
-from model.prune import prune_post_training
+from model.prune import random_stand_in
 from model.rnnt import rnnt
-from model.text import BLANK
 from rtl.config import HardwareConfig
 from sim.cli import main
 from sim.commands import simulate as cmd
@@ -31,18 +30,9 @@ FIELDS = ("text", "nbest", "bit_exact", "cycles", "frames", "audio_seconds", "cl
 
 
 def _model(w_bits=4, sparsity=0.6):
-    """A random tiny model, quantized (as tests/compiler/test_compile_rnnt.py: larger logits, so that
-    the transcript is not all blanks)."""
-    torch.manual_seed(3)
-    m = rnnt(preset="tiny")
-    with torch.no_grad():
-        m.out.weight.mul_(3.0)
-        m.out.bias[BLANK] -= 2.0
-    m.set_feature_normalization(torch.full((FEATURE_DIM,), -4.0), torch.full((FEATURE_DIM,), 3.0))
-    m = prune_post_training(m, sparsity)
-    m.set_quantization(w_bits=w_bits, activations=True)
-    m.logit_observer.maxabs.fill_(6.0)
-    return m.eval()
+    """A random tiny model, quantized (larger logits, so that the transcript is not all
+    blanks)."""
+    return random_stand_in("tiny", seed=3, sparsity=sparsity, w_bits=w_bits)
 
 
 @pytest.fixture(scope="module")
