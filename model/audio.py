@@ -40,7 +40,6 @@ import struct
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 __all__ = ["SAMPLE_RATE", "SILENCE_DBFS", "AudioError", "load_audio", "write_wav",
            "check_not_silent", "resample"]
@@ -184,6 +183,7 @@ def resample(audio, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
         raise ValueError(f"resample: audio must be one-dimensional (S,), not shape {x.shape}")
     if rate_in != rate_out:
         g = math.gcd(int(rate_in), int(rate_out))
+        from scipy.signal import resample_poly   # imported here: scipy.signal takes ~1 s
         x = resample_poly(x, int(rate_out) // g, int(rate_in) // g)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 

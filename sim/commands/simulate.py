@@ -36,6 +36,9 @@ Figures
                            reference included; a cocotb build excluded, see ``build_seconds``)
 ``sim_cycles_per_second``  every simulated cycle (``init``, host-port words included) per wall
                            second of it
+``sim_seconds_parts``      ``sim_wall_seconds`` split into ``startup`` (simulator process,
+                           imports, reset), ``routine`` (the host program) and, within it,
+                           ``dram_load`` (cocotb backends)
 
 Decisions
 ---------
@@ -464,6 +467,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "sim_wall_seconds": sim_wall,
         "sim_cycles": int(sim_cycles),
         "sim_cycles_per_second": sim_cycles / sim_wall if sim_wall > 0 else 0.0,
+        "sim_seconds_parts": _sim_parts(stats, sim_wall),
         "build_seconds": build_seconds,
         "seconds": {"features": features_seconds, "compile": compile_seconds,
                     "int_reference": int_seconds, "simulation": wall,
@@ -577,9 +581,26 @@ def _print(r: dict) -> None:
           f"= {_n(round(r['sim_cycles_per_second']))} cycles/s{build} (features "
           f"{s['features']:.2f} s, compile {s['compile']:.2f} s, transcribe --int "
           f"{s['int_reference']:.2f} s, total {s['total']:.2f} s)")
+    parts = r.get("sim_seconds_parts") or {}
+    if parts:
+        print("           of which " + ", ".join(f"{k.replace('_', ' ')} {v:.2f} s"
+                                                  for k, v in parts.items()))
     if r.get("waves"):
         a, b = r["wave_frames"]
         print(f"waves      {r['waves']} (frames {a}..{b - 1})")
+
+
+def _sim_parts(stats: dict, sim_wall: float) -> dict:
+    """``sim_wall_seconds`` split: ``startup`` (simulator process start, Python imports, the
+    job's unpickling, reset), ``routine`` (the host program) and, inside it, ``dram_load``
+    (the image's DRAM words, where the backend measures it)."""
+    routine = stats.get("routine_seconds")
+    if routine is None:
+        return {}
+    parts = {"startup": max(0.0, sim_wall - routine), "routine": routine}
+    if stats.get("dram_seconds") is not None:
+        parts["dram_load"] = stats["dram_seconds"]
+    return parts
 
 
 def run(args: argparse.Namespace) -> int:
