@@ -15,6 +15,8 @@ template was held out of training, CER):
 * ``prune50-ptq4`` ... ``prune90-ptq4``: :func:`model.prune.prune_post_training` of the fp32
   model, then 4-bit post-training quantization (the no-retraining baseline);
 * ``qat4-s50`` ... ``qat4-s90``: ``MODELS/qat4-sNN.ckpt`` (4-bit QAT with gradual pruning);
+* ``qat4-s80-int``: the same checkpoint decoded by the integer reference
+  (:class:`model.intref.IntRNNT`, the accelerator's arithmetic, as ``zeroskip eval --int``);
 * ``pocketsphinx``: :class:`model.baseline.PocketSphinxBaseline` with the trigram LM built from
   the texts of ``train.jsonl`` next to the manifest (as ``zeroskip eval --baseline`` does).
 
@@ -104,6 +106,8 @@ class Row:
         One-shot magnitude pruning of the checkpoint before quantizing (post-training rows).
     ptq : bool
         Post-training quantization of the (float) checkpoint to ``w_bits``.
+    integer : bool
+        Decode with the integer reference (:class:`model.intref.IntRNNT`) of the model.
     """
 
     key: str
@@ -112,6 +116,7 @@ class Row:
     w_bits: int | None = None
     prune: float | None = None
     ptq: bool = False
+    integer: bool = False
 
     @property
     def transform(self) -> dict | None:
@@ -123,6 +128,8 @@ class Row:
             t["prune_post_training"] = self.prune
         if self.ptq:
             t["quantize_post_training"] = self.w_bits
+        if self.integer:
+            t["integer_reference"] = True
         return t or None
 
 
@@ -136,6 +143,8 @@ ROWS = (
           prune=s / 100, ptq=True) for s in (50, 80, 90)),
     *(Row(f"qat4-s{s}", f"QAT 4-bit + gradual pruning {s} %", f"qat4-s{s}.ckpt", 4)
       for s in (50, 80, 90)),
+    Row("qat4-s80-int", "QAT 4-bit + gradual pruning 80 %, integer reference (the accelerator)",
+        "qat4-s80.ckpt", 4, integer=True),
     Row("pocketsphinx", "PocketSphinx en-us + domain trigram LM", None),
 )
 
@@ -236,7 +245,11 @@ def _model_row(row: Row, base, entries, *, train_templates, progress) -> tuple[d
     if row.ptq:
         model = quantize_post_training(model, row.w_bits)
     model.eval()
-    report = evaluate_checkpoint(model, entries, progress=progress,
+    decoder = model
+    if row.integer:
+        from model.intref import IntRNNT
+        decoder = IntRNNT.from_model(model).decoder()
+    report = evaluate_checkpoint(decoder, entries, progress=progress,
                                  train_templates=train_templates, desc=row.key)
     params = sum(p.numel() for p in model.parameters())
     if row.w_bits is None:
@@ -285,6 +298,7 @@ def targets(rows: list[dict]) -> list[dict]:
     """The issue's targets: ``{"name", "status": pass/fail/not measured, "detail"}`` each."""
     fp32, q80 = _find(rows, "fp32"), _find(rows, "qat4-s80")
     p80, ps = _find(rows, "prune80-ptq4"), _find(rows, "pocketsphinx")
+    q80i = _find(rows, "qat4-s80-int")
     out = []
 
     def add(name, needed, ok, detail):
@@ -309,6 +323,10 @@ def targets(rows: list[dict]) -> list[dict]:
     add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's", [q80, ps],
         lambda: 3 * q80["wer"] <= ps["wer"],
         lambda: f"{_pct(q80['wer'])} vs {_pct(ps['wer'])}")
+    add("integer reference within 0.5 WER points of the fake-quantized model (issue 4)",
+        [q80, q80i], lambda: abs(q80i["wer"] - q80["wer"]) <= 0.005 + 1e-12,
+        lambda: f"{_pct(q80i['wer'])} vs {_pct(q80['wer'])}: "
+                f"{100 * (q80i['wer'] - q80['wer']):+.2f} points")
     return out
 
 

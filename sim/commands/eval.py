@@ -16,13 +16,16 @@ _DESCRIPTION = """\
 Word and character error rates on a corpus manifest (a JSONL split written by `zeroskip corpus`),
 overall and split into sentences from templates seen in training and held out of it. The model
 is the float RNN-T in PyTorch as trained (fake quantization and pruning masks included); or,
-with --baseline pocketsphinx, PocketSphinx's en-us acoustic model with a trigram language model
-built from the corpus's training texts."""
+with --int, the integer reference of a quantized model (model/intref.py: the accelerator's exact
+arithmetic, what `zeroskip simulate` reproduces bit for bit); or, with --baseline pocketsphinx,
+PocketSphinx's en-us acoustic model with a trigram language model built from the corpus's
+training texts."""
 
 _EPILOG = """\
 examples:
   zeroskip eval --manifest build/corpus/main/test.jsonl
   zeroskip eval --manifest build/corpus/main/test.jsonl --model build/models/fp32.ckpt --json
+  zeroskip eval --manifest build/corpus/main/test.jsonl --int     # the accelerator's arithmetic
   zeroskip eval --manifest build/corpus/main/test.jsonl --baseline pocketsphinx --limit 500
 """
 
@@ -36,6 +39,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     add_model_argument(p)
     p.add_argument("--baseline", choices=("pocketsphinx",), default=None,
                    help="evaluate the baseline recognizer instead of a model")
+    p.add_argument("--int", dest="integer", action="store_true",
+                   help="decode with the integer reference of the (quantized) model")
     p.add_argument("--beam", type=_positive, default=1, metavar="N",
                    help="beam width (default 1: batched greedy decoding)")
     p.add_argument("--limit", type=_positive, default=None, metavar="N",
@@ -111,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     train_templates = _train_templates(manifest)
 
+    if args.baseline == "pocketsphinx" and args.integer:
+        print("zeroskip eval: error: --int decodes a model with its integer reference; it does "
+              "not apply to --baseline pocketsphinx", file=sys.stderr)
+        return 2
     if args.baseline == "pocketsphinx":
         from model.audio import load_audio
         from model.baseline import PocketSphinxBaseline
@@ -138,9 +147,18 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             print(f"zeroskip eval: error: model checkpoint {path} does not exist", file=sys.stderr)
             return 2
-        report = evaluate_checkpoint(ckpt.model, entries, beam=args.beam, progress=args.progress,
+        model, system = ckpt.model, str(path)
+        if args.integer:
+            from model.intref import IntRefError, IntRNNT
+            try:
+                model = IntRNNT.from_model(model).decoder()
+            except IntRefError as e:
+                print(f"zeroskip eval: error: --int: {path}: {e}", file=sys.stderr)
+                return 2
+            system += " (integer reference)"
+        report = evaluate_checkpoint(model, entries, beam=args.beam, progress=args.progress,
                                      train_templates=train_templates)
-        report["system"] = str(path)
+        report["system"] = system
     report["manifest"] = str(manifest)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

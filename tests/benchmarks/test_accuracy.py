@@ -100,7 +100,7 @@ def test_missing_checkpoints_are_not_trained(corpus, checkpoints, tmp_path, caps
     assert counted == ["qat4"]
     assert rows["qat4"]["status"] == "ok"
     for key in ("fp32", "ptq8", "ptq4", "qat8", "prune50-ptq4", "prune80-ptq4", "prune90-ptq4",
-                "qat4-s50", "qat4-s80", "qat4-s90"):
+                "qat4-s50", "qat4-s80", "qat4-s90", "qat4-s80-int"):
         assert rows[key]["status"] == "not trained"
         assert rows[key]["reason"] == accuracy.NOT_TRAINED == "not trained (make model-all)"
     assert rows["pocketsphinx"]["status"] == "not measured"
@@ -258,16 +258,44 @@ def _row(key, wer, **kw):
     return dict(key=key, status="ok", wer=wer, **kw)
 
 
-@pytest.mark.parametrize("q80, expect", [
-    (0.055, ["pass", "pass", "pass", "pass", "pass"]),
-    (0.065, ["pass", "fail", "pass", "pass", "fail"]),
+@pytest.mark.parametrize("q80, q80i, expect", [
+    (0.055, 0.060, ["pass", "pass", "pass", "pass", "pass", "pass"]),
+    (0.065, 0.0701, ["pass", "fail", "pass", "pass", "fail", "fail"]),
+    (0.065, 0.060, ["pass", "fail", "pass", "pass", "fail", "pass"]),
 ])
-def test_targets(q80, expect):
+def test_targets(q80, q80i, expect):
     fp = dict(bytes=1000, fp32_bytes=20000, ratio=20.0)
     rows = [_row("fp32", 0.05), _row("prune80-ptq4", 0.30),
-            _row("qat4-s80", q80, footprint=fp), _row("pocketsphinx", 0.18)]
+            _row("qat4-s80", q80, footprint=fp), _row("qat4-s80-int", q80i),
+            _row("pocketsphinx", 0.18)]
     assert [t["status"] for t in accuracy.targets(rows)] == expect
     fp.update(bytes=1001)
     assert accuracy.targets(rows)[3]["status"] == "fail"
     rows[0] = dict(key="fp32", status="not trained", reason=accuracy.NOT_TRAINED)
     assert [t["status"] for t in accuracy.targets(rows)][:2] == ["not measured"] * 2
+
+
+def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp_path, capsys,
+                                                        monkeypatch):
+    """``qat4-s80-int`` scores the checkpoint's IntRNNT decoder, whose transcripts are
+    :class:`model.intref.IntDecoder`'s, beside the fake-quantized ``qat4-s80`` row."""
+    from model.intref import IntDecoder
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "qat4-s80.ckpt").write_bytes((checkpoints / "qat4.ckpt").read_bytes())
+    seen = []
+    real = accuracy.evaluate_checkpoint
+
+    def evaluate(model, entries, **kw):
+        seen.append((kw.get("desc"), type(model).__name__))
+        return real(model, entries, **kw)
+
+    monkeypatch.setattr(accuracy, "evaluate_checkpoint", evaluate)
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out")
+    assert code == 0
+    assert seen == [("qat4-s80", "RNNT"), ("qat4-s80-int", IntDecoder.__name__)]
+    rows = {r["key"]: r for r in result["rows"]}
+    assert rows["qat4-s80-int"]["status"] == "ok"
+    assert rows["qat4-s80-int"]["footprint"] == rows["qat4-s80"]["footprint"]
+    t = [t for t in result["targets"] if "integer reference" in t["name"]]
+    assert len(t) == 1 and t[0]["status"] in ("pass", "fail")

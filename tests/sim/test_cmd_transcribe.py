@@ -123,3 +123,39 @@ def test_error_rates_by_hand():
     assert r["wer"] == pytest.approx(4 / 6)
     with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
         error_rates(["a", "b"], ["a"])
+
+
+@pytest.fixture(scope="module")
+def qfile(files):
+    torch.manual_seed(1)
+    m = rnnt(preset="tiny")
+    m.set_quantization(w_bits=4, activations=True)
+    save(files / "tiny-q4.ckpt", m)
+    return files / "tiny-q4.ckpt"
+
+
+@pytest.mark.parametrize("beam", [1, 2])
+def test_eval_int_scores_the_transcripts_of_transcribe_int(files, qfile, capsys, tmp_path, beam):
+    """``eval --int`` (batched greedy or beam) gives each utterance the text that
+    ``transcribe --int`` prints for it."""
+    out = tmp_path / "report.json"
+    code = main(["eval", "--manifest", str(files / "test.jsonl"), "--model", str(qfile),
+                 "--int", "--beam", str(beam), "--json", "--no-progress", "--out", str(out)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["system"].endswith("(integer reference)")
+    hyps = [u["hyp"] for u in json.loads(out.read_text())["utterances"]]
+    assert main(["transcribe", "--int", "--beam", str(beam), "--json", "--model", str(qfile),
+                 str(files / "a0.wav"), str(files / "a1.wav")]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert hyps == [x["text"] for x in lines]
+
+
+def test_eval_int_refuses_a_float_model_and_pocketsphinx(files, capsys):
+    assert main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--int", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zeroskip eval: error: --int: ") and len(err.strip().splitlines()) == 1
+    assert main(["eval", "--manifest", str(files / "test.jsonl"), "--baseline", "pocketsphinx",
+                 "--int"]) == 2
+    assert "does not apply to --baseline pocketsphinx" in capsys.readouterr().err
