@@ -49,11 +49,11 @@ class Driver(abc.ABC):
     cfg: HardwareConfig
     counter_names: tuple[str, ...]
 
-    # Optional: ``async def trace(self, on: bool)`` switches waveform recording on or off
-    # (no simulated time). The RNN-T host calls it at frame boundaries to limit waves to a
-    # frame window (``sim.rnnt_host.run_utterance(trace_frames=...)``); a backend whose
-    # driver has it, and which starts a waves run with tracing off, sets
-    # ``supports_wave_window = True`` (``zeroskip simulate --wave-frames``).
+    # Optional: ``async def trace(self, on: bool)`` opens or closes a window of waveforms.
+    # The RNN-T host calls it at frame boundaries (``sim.rnnt_host.run_utterance(
+    # trace_frames=...)``). The HDL drivers do not have it: ``sim.window.WindowDriver`` does,
+    # running the window on the HDL driver and the rest on the functional model
+    # (``zeroskip simulate --wave-frames``).
 
     # -- loading -----------------------------------------------------------------------------
 

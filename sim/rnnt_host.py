@@ -346,8 +346,9 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
     trace_frames : (int, int), optional
         Frames ``[a, b)`` to record waves for: the host calls the driver's ``trace(True)``
         before frame ``a``'s encoder and ``trace(False)`` before frame ``b``'s (or at the end).
-        The driver must have a ``trace`` coroutine (the backend starts a waves run with
-        tracing off); ``None`` leaves tracing to the backend.
+        The driver must have a ``trace`` coroutine (:class:`sim.window.WindowDriver`: the
+        window runs on the HDL simulator, the rest on the functional model); ``None`` leaves
+        tracing to the backend.
 
     Returns
     -------

@@ -16,7 +16,9 @@ Figures
 ``cycles``                 the accelerator's cycles over the utterance: the sum of every
                            program run (``encoder``, ``predict``, ``joint``), as the drivers
                            count them; ``init`` and the host-port transfers are reported apart
-                           (``init_cycles``, ``host_port_words``)
+                           (``init_cycles``, ``host_port_words``); with ``--waves``, measured
+                           on the HDL for the window's frames and the functional model's
+                           estimate elsewhere (``hdl_cycles`` + ``functional_cycles``)
 ``rtf``                    ``cycles / clock_hz / audio_seconds``; ``rtf_with_host_port`` adds
                            one cycle per host-port word (features in, outputs and beam states
                            out and back; reference checks excluded)
@@ -35,7 +37,7 @@ Figures
 ``sim_wall_seconds``       wall time of the simulation proper (the backend's run, the lock-step
                            reference included; a cocotb build excluded, see ``build_seconds``)
 ``sim_cycles_per_second``  every simulated cycle (``init``, host-port words included) per wall
-                           second of it
+                           second of it; with ``--waves``, the HDL simulator's clock cycles
 ``sim_seconds_parts``      ``sim_wall_seconds`` split into ``startup`` (simulator process,
                            imports, reset), ``routine`` (the host program) and, within it,
                            ``dram_load`` (cocotb backends)
@@ -52,11 +54,23 @@ Decisions
   reported as the same one-line error. Both follow the RTL as it grows: once the vector unit
   exists, ``--simulator amaranth|verilator|icarus`` just runs.
 * **Waves** need an HDL simulator and are limited to a frame window (``--wave-frames A:B``,
-  default the first frame) so that a whole utterance does not write gigabytes. The host
-  switches tracing with the driver's ``trace(on)`` at frame boundaries (``trace_frames`` of
-  :func:`~sim.rnnt_host.run_utterance`); a backend that can start a waves run with tracing off
-  and whose driver has ``trace`` says so with ``supports_wave_window = True``. No backend does
-  yet, so ``--waves`` is refused with that reason.
+  default the first frame) so that a whole utterance does not write gigabytes. The window is
+  not made by switching tracing inside the simulator (Verilator ignores ``$dumpoff``): the
+  routine runs on a switching driver (:class:`sim.window.WindowDriver`) that sends frames
+  ``A..B-1`` to the HDL simulator and everything else to the functional model, copying the
+  activation SRAM across at each switch (the host calls the driver's ``trace(on)`` at the frame
+  boundaries: ``trace_frames`` of :func:`~sim.rnnt_host.run_utterance`). The HDL's simulated
+  time advances only while it is driven, so the dump holds the image load and ``init``
+  (mirrored on both), the copy in, frames ``A..B-1`` (their ``joint`` and ``predict`` runs
+  included) and the copy out; the same on Verilator, Icarus and the Amaranth simulator. The
+  report says so: ``hdl_frames`` ``[A, B]``, ``functional_frames`` (the ranges outside),
+  ``hdl_cycles`` and ``functional_cycles`` (``cycles`` is their sum: measured inside the
+  window, the functional model's estimate outside, so ``cycle_accurate`` is false),
+  ``window`` (:meth:`~sim.window.WindowDriver.summary`); ``counters`` sum both (the copies
+  excluded: :mod:`sim.window`), and ``sim_cycles`` are the HDL's clock cycles (the span of the
+  dump). Every value is still compared with the integer reference, so a bad state copy is a
+  mismatch. A window that starts past the last frame is an error; one that ends past it stops
+  at the end.
 * **The functional backend's cycles are an analytical estimate** (:mod:`sim.functional`):
   said in the text output, ``"cycle_accurate": false`` in JSON.
 * **Defaults**: ``--hw default``, ``--beam 4`` and ``--nbest min(beam, 4)`` (as
@@ -352,11 +366,6 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         raise SimulateError(why)
     options = {"design": design} if design is not None and simulator in _HDL else {}
     backend = backends.get_backend(simulator, cfg, **options)
-    if window is not None and not getattr(backend, "supports_wave_window", False):
-        raise SimulateError(f"--waves: the {simulator} backend cannot limit waves to a frame "
-                            f"window yet (it must start a waves run with tracing off and "
-                            f"its driver switch it with trace(on)); a whole utterance would "
-                            f"write gigabytes")
 
     # -- the reference transcript: what `zeroskip transcribe --int` prints -----------------
     t0 = time.perf_counter()
@@ -378,6 +387,10 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
                       int_model=im if check != "none" else None, beam=beam, nbest=nbest,
                       check=check, on_frame=on_frame if bar is not None else None,
                       trace_frames=window)
+    if window is not None:
+        from ..window import act_extent, run_windowed
+        routine = partial(run_windowed, routine=routine, act_words=act_extent(crnnt),
+                          setup_pcs=(crnnt.programs["init"]["pc"],))
     t0 = time.perf_counter()
     try:
         res = backend.run(routine, waves=waves)
@@ -433,7 +446,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "transcript_equals_int": text == int_hyps[0][0],
         "int_text": int_hyps[0][0],
         "simulator": simulator,
-        "cycle_accurate": simulator != "functional",
+        "cycle_accurate": simulator != "functional" and window is None,
         "model": str(path),
         "model_hash": crnnt.model_hash,
         "hw": hw_name,
@@ -475,8 +488,15 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "counters": cnt,
     }
     if waves is not None:
+        a, b = window
+        w = res["window"]
         report["waves"] = str(waves)
-        report["wave_frames"] = list(window)
+        report["wave_frames"] = [a, b]
+        report["hdl_frames"] = [a, b]
+        report["functional_frames"] = [r for r in ([0, a], [b, T]) if r[0] < r[1]]
+        report["hdl_cycles"] = int(w["hdl_run_cycles"])
+        report["functional_cycles"] = int(w["functional_run_cycles"])
+        report["window"] = w
     return report
 
 
@@ -507,9 +527,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="also compare every layer's h, c and gates and the joint's tanh")
     p.add_argument("--waves", metavar="FILE",
                    help="write waveforms (.vcd, .fst) for the frames of --wave-frames "
-                        "(HDL simulators)")
+                        "(HDL simulators): those frames run on the HDL simulator, the others "
+                        "on the functional model")
     p.add_argument("--wave-frames", metavar="A:B", default=None,
-                   help="frames A to B-1 to trace (default 0:1; 'A:' to the end)")
+                   help="frames A to B-1 to simulate on the HDL and trace (default 0:1; 'A:' "
+                        "to the end)")
     p.add_argument("--max-frames", type=_positive, default=None, metavar="N",
                    help="simulate only the first N encoder frames (30 ms each): quick looks "
                         "on the slower simulators")
@@ -526,6 +548,11 @@ def _err(msg: str) -> None:
 
 def _n(x) -> str:
     return f"{x:,}"
+
+
+def _frames(a: int, b: int) -> str:
+    """Frames ``a <= t < b`` in words."""
+    return f"frame {a}" if b == a + 1 else f"frames {a}..{b - 1}"
 
 
 def _print(r: dict) -> None:
@@ -546,8 +573,14 @@ def _print(r: dict) -> None:
           f"{cfg['weight_bits']}-bit weights, {cfg['clock_hz'] / 1e6:g} MHz (--hw {r['hw']}, "
           f"digest {r['config_digest']}); weights {r['residency']['weights']}, parameters "
           f"{r['residency']['params']}")
-    est = ("" if r["cycle_accurate"] else
-           " -- cycles are an analytical estimate, not cycle-accurate")
+    if r.get("hdl_frames"):
+        a, b = r["hdl_frames"]
+        est = (f" for {_frames(a, b)} ({_n(r['hdl_cycles'])} cycles), the functional model "
+               f"elsewhere ({_n(r['functional_cycles'])} cycles, an analytical estimate)")
+    elif not r["cycle_accurate"]:
+        est = " -- cycles are an analytical estimate, not cycle-accurate"
+    else:
+        est = ""
     print(f"simulator  {r['simulator']}{est}")
     print(f"audio      {r['audio_seconds']:.2f} s, {r['frames']} frames, beam {r['beam']}")
     print(f"cycles     {_n(r['cycles'])} ({_n(round(r['cycles_per_frame']))} per frame); "
@@ -587,7 +620,8 @@ def _print(r: dict) -> None:
                                                   for k, v in parts.items()))
     if r.get("waves"):
         a, b = r["wave_frames"]
-        print(f"waves      {r['waves']} (frames {a}..{b - 1})")
+        print(f"waves      {r['waves']} ({_frames(a, b)}, after the image load, init and the "
+              f"activation-SRAM copy)")
 
 
 def _sim_parts(stats: dict, sim_wall: float) -> dict:

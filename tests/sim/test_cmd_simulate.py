@@ -22,7 +22,9 @@ from rtl.config import HardwareConfig
 from sim.cli import main
 from sim.commands import simulate as cmd
 from sim.driver import DriverError
+from sim.cocotb_backend import _period_ps as cocotb_period_ps
 from tests.sim import standin
+from tests.sim.conftest import backend_params
 
 FIELDS = ("text", "nbest", "bit_exact", "cycles", "frames", "audio_seconds", "clock_hz", "rtf",
           "efficiency", "simulator", "sim_wall_seconds", "sim_cycles_per_second", "counters",
@@ -141,6 +143,11 @@ def test_no_check(files, capsys):
      "need 0 <= A < B"),
     (lambda d: ["--simulator", "icarus", "--waves", "w.vcd", "--wave-frames", "a:b"],
      "expected A:B"),
+    (lambda d: ["--simulator", "verilator", "--waves", "w.vcd", "--wave-frames", "24:30"],
+     "the utterance has only 24 frames (0..23)"),
+    (lambda d: ["--simulator", "icarus", "--waves", "w.vcd", "--max-frames", "4",
+                "--wave-frames", "4:"], "the utterance has only 4 frames (0..3)"),
+    (lambda d: ["--simulator", "amaranth", "--wave-frames", "0:1"], "give --waves too"),
     (lambda d: ["--no-check", "--check-internal"], "contradict"),
 ])
 def test_errors_are_one_line_exit_2(files, capsys, args, match):
@@ -212,12 +219,84 @@ def test_simulator_build_failure_is_one_line(files, capsys, monkeypatch):
     assert err == ["zeroskip simulate: error: verilator: verilator not found on PATH"]
 
 
-def test_waves_need_a_backend_that_limits_them_to_frames(files, capsys, monkeypatch):
-    monkeypatch.setattr(cmd, "rnnt_support", lambda *a, **k: None)
-    assert main(_args(files, "--simulator", "amaranth", "--waves", str(files / "w.vcd"),
-                      "--wave-frames", "2:4")) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot limit waves to a frame window" in err[0]
+#: Counters the functional model knows exactly (sim/functional.py): a windowed run's sum of
+#: both drivers' counters must equal a plain functional run's.
+EXACT_COUNTERS = ("load_cycles", "dram_bytes", "wsram_reads", "act_reads", "macs", "skip_zero_w",
+                  "skip_zero_a", "vector_cycles", "instr_end", "instr_load", "instr_matvec",
+                  "instr_vadd", "instr_vmul", "instr_lut", "instr_cell", "instr_move")
+
+_UNITS = {"s": 10**15, "ms": 10**12, "us": 10**9, "ns": 10**6, "ps": 10**3, "fs": 1}
+
+
+def _vcd_span_fs(path) -> int:
+    """The last timestamp of a VCD file, in femtoseconds."""
+    import re
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).decode("ascii", "replace")
+        m = re.search(r"\$timescale\s+(\d+)\s*(s|ms|us|ns|ps|fs)\s+\$end", head)
+        assert m, "no $timescale in the VCD header"
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - (1 << 16)))
+        tail = f.read().decode("ascii", "replace").splitlines()
+    last = [int(line[1:]) for line in tail if line.startswith("#") and line[1:].isdigit()]
+    return last[-1] * int(m.group(1)) * _UNITS[m.group(2)]
+
+
+@pytest.mark.parametrize("simulator", backend_params())
+def test_waves_for_a_window_of_frames(files, capsys, tmp_path, simulator):
+    """Frames 1..1 of 4 on the HDL simulator, the rest on the functional model: the results
+    are a plain functional run's, the dump exists and spans only the load, init, the state
+    copies and the window: fewer cycles than the whole utterance needs on the HDL."""
+    common = ["--json", "--beam", "2", "--max-frames", "4"]
+    assert main(_args(files, *common)) == 0
+    plain = json.loads(capsys.readouterr().out)
+    vcd = tmp_path / "w.vcd"
+    assert main(_args(files, *common, "--simulator", simulator, "--waves", str(vcd),
+                      "--wave-frames", "1:2")) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("text", "nbest", "bit_exact", "transcript_equals_int", "values_compared", "runs",
+                "host_port_words", "frames"):
+        assert r[key] == plain[key], key
+    assert r["bit_exact"] is True and r["values_compared"] > 0
+    for name in EXACT_COUNTERS:
+        assert r["counters"][name] == plain["counters"][name], name
+    assert r["counters"]["macs"] > 0 and r["counters"]["instr_cell"] > 0
+    assert r["simulator"] == simulator and r["cycle_accurate"] is False
+    assert r["wave_frames"] == r["hdl_frames"] == [1, 2]
+    assert r["functional_frames"] == [[0, 1], [2, 4]]
+    assert r["cycles"] == r["hdl_cycles"] + r["functional_cycles"]
+    assert r["cycles"] == sum(r["cycles_per_program"].values())
+    w = r["window"]
+    assert w["windows"] == 1 and w["words_to_hdl"] == w["words_from_hdl"] == w["act_words"] > 0
+    assert w["hdl_runs"] >= 2 and w["functional_runs"] >= 6       # >= encoder + joint a frame
+    assert w["hdl_runs"] + w["functional_runs"] == sum(plain["runs"].values())
+    # init ran on both: its cycles (LOADs and END) are exact in the functional model
+    assert w["setup_runs"] == [{"pc": 0, "hdl_cycles": r["init_cycles"],
+                                "functional_cycles": plain["init_cycles"]}]
+    assert r["init_cycles"] == plain["init_cycles"]
+    # the dump: its span is the HDL's clock cycles, and no more than the window needs
+    assert vcd.exists() and vcd.with_suffix(".gtkw").exists()
+    cfg = HardwareConfig.from_json((files / "fit.json").read_text())
+    period_fs = (10**15 // cfg.clock_hz if simulator == "amaranth"
+                 else 1000 * cocotb_period_ps(cfg))
+    span = _vcd_span_fs(vcd) // period_fs
+    assert abs(span - r["sim_cycles"]) <= 4, (span, r["sim_cycles"])
+    least = r["init_cycles"] + r["hdl_cycles"] + 2 * w["act_words"]
+    assert span >= least
+    # at most: that, the instruction words (through the host port on cocotb), every host-port
+    # word of the utterance and a few cycles per operation (reset, parking between them)
+    from compiler.rnnt import compile_rnnt
+    imem = len(compile_rnnt(cfg, IntRNNT.from_model(_model())).image.program_words)
+    most = least + imem + sum(r["host_port_words"].values()) + 4 * (w["hdl_runs"] + 1) + 50
+    assert span <= most, (span, most)
+    whole = plain["init_cycles"] + plain["cycles"]      # the least a whole-utterance run needs
+    assert most < whole and span < whole, (span, most, whole)
+    # the text output says what ran where
+    cmd._print(r)
+    out = capsys.readouterr().out
+    assert (f"simulator  {simulator} for frame 1 ({r['hdl_cycles']:,} cycles), the functional "
+            f"model elsewhere ({r['functional_cycles']:,} cycles, an analytical estimate)") in out
+    assert f"waves      {vcd} (frame 1, after the image load" in out
 
 
 @pytest.mark.parametrize("as_json", [False, True])
