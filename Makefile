@@ -2,7 +2,7 @@
 # Icarus Verilog, GTKWave and liblz4-dev for FST waves.
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
-APT_PKGS := iverilog liblz4-dev
+APT_PKGS := iverilog liblz4-dev gtkwave
 
 .PHONY: demo test bench clean setup examples model model-all accuracy fp32-more
 

@@ -98,7 +98,7 @@ RESET_LATENCY = 1
 
 
 def fold_register_enables(rtlil_text: str) -> str:
-    """Verilog of an Amaranth RTLIL design with every register's enable and synchronous reset
+    r"""Verilog of an Amaranth RTLIL design with every register's enable and synchronous reset
     folded into its ``always @(posedge clk)`` block.
 
     Amaranth's own Verilog computes each register's next value in combinational logic
