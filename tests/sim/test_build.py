@@ -174,3 +174,30 @@ def test_icarus_time_zero_fix():
     fixed = build._icarus_time_zero_fix(text).splitlines()
     assert fixed[2] == "  initial \\$auto$verilog_backend.cc:2355:dump_module$3 = 1'h1;"
     assert len(fixed) == len(text.splitlines()) + 1
+
+
+def test_a_loaded_module_changed_on_disk_is_refused(tmp_path, monkeypatch):
+    """Editing a design source after the process imported it would build the old module's
+    Verilog under the new file's key: source_hash refuses, naming the module; a change to a
+    source no loaded module came from only changes the key."""
+    import importlib
+    import sys
+    mod = tmp_path / "zs_stale_design.py"
+    mod.write_text("A = 1\n")
+    other = tmp_path / "notes.txt"
+    other.write_text("x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    d = Design(factory="zs_stale_design:A", verilog="zs_stale_design:A",
+               sources=(str(mod), str(other)), dram_memory=None)
+    first = d.source_hash()
+    importlib.import_module("zs_stale_design")
+    try:
+        other.write_text("y\n")
+        second = d.source_hash()
+        assert second != first
+        mod.write_text("A = 2\n")
+        with pytest.raises(BuildError, match=r"zs_stale_design changed on disk after this "
+                                             r"process loaded it.*restart the process"):
+            d.source_hash()
+    finally:
+        sys.modules.pop("zs_stale_design", None)
