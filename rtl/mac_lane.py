@@ -123,6 +123,7 @@ class MacLane(wiring.Component):
 
     def __init__(self, cfg: HardwareConfig):
         if not isinstance(cfg, HardwareConfig):
+            self._MustUse__silence = True    # a failed construction is not an unused design
             raise TypeError(f"cfg must be a HardwareConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
