@@ -31,7 +31,8 @@ Decisions
   fast`` made no measurable difference on this design (its evaluation, not VPI or Python,
   is the cost: > 90 % of the profile). ``--threads 2`` re-measured on an idle 2-core machine
   with the shipped model on a whole utterance (``make demo``): 45 k against 51.5 k cycles/s
-  single-threaded, i.e. slower (two synchronisations per evaluation outweigh the split).
+  single-threaded, i.e. slower (presumably the per-evaluation thread synchronisation costs
+  more than the split saves; not profiled).
 * **What the Verilated model spends its time on** (``perf`` on a ``-g`` build, default
   configuration). Verilator evaluates *all* combinational logic after every clock edge, idle
   or not (the LOAD phase, lanes idle, ran at the same speed as dense MATVECs), and Amaranth
