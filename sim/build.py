@@ -303,10 +303,12 @@ class Design:
             files[f] = hashlib.sha256(data).digest()
             h.update(str(rel).encode() + b"\0" + data + b"\0")
         first = _FIRST_SOURCE_HASH.setdefault((self.factory, self.verilog, self.sources), files)
-        loaded = {Path(m.__file__).resolve(): name for name, m in list(sys.modules.items())
-                  if getattr(m, "__file__", None)}
-        stale = sorted(loaded[f.resolve()] for f, d in files.items()
-                       if f in first and first[f] != d and f.resolve() in loaded)
+        changed = {f.resolve() for f, d in files.items() if f in first and first[f] != d}
+        stale = []
+        if changed:                     # which of them did this process import?
+            stale = sorted(name for name, m in list(sys.modules.items())
+                           if getattr(m, "__file__", None)
+                           and Path(m.__file__).resolve() in changed)
         if stale:
             raise BuildError(f"{', '.join(stale)} changed on disk after this process loaded "
                              f"it: it would build the old code under the new file's cache key; "

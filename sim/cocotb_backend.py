@@ -169,10 +169,10 @@ class CocotbBackend:
         with open(job_path, "wb") as f:
             pickle.dump(job, f)
 
+        test_args, plusargs = [], []
         # cocotb installs pytest's assertion rewriting for every module imported in the simulator
         # ("*.py" by default): torch and the model's modules were parsed and rewritten on every
         # run, ~20 s of start-up. The testbench has no asserts worth rewriting: switch it off.
-        test_args, plusargs = [], []
         # One OpenMP thread: the reference's small torch ops gain nothing from a second one,
         # whose spin-waiting took ~5 % of the simulator process and the core it runs beside.
         env = {"ZEROSKIP_JOB": str(job_path), "COCOTB_REWRITE_ASSERTION_FILES": "",

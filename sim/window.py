@@ -66,17 +66,10 @@ __all__ = ["WindowDriver", "run_windowed", "act_extent"]
 
 
 def _add(a: dict, b: dict, mod: int) -> dict:
-    out = {}
-    for name, v in a.items():
-        w = b.get(name, 0 if not isinstance(v, list) else [0] * len(v))
-        out[name] = ([(x + y) % mod for x, y in zip(v, w)] if isinstance(v, list)
-                     else (v + w) % mod)
-    return out
-
-
-def _sub(a: dict, b: dict, mod: int) -> dict:
-    return _add(a, {n: ([-x for x in v] if isinstance(v, list) else -v) for n, v in b.items()},
-                mod)
+    """``a + b`` for two counter snapshots with the same names, modulo ``mod`` (the inverse of
+    :func:`~sim.driver.counter_deltas`)."""
+    return {name: ([(x + y) % mod for x, y in zip(v, b[name])] if isinstance(v, list)
+                   else (v + b[name]) % mod) for name, v in a.items()}
 
 
 class WindowDriver(Driver):
@@ -126,8 +119,10 @@ class WindowDriver(Driver):
         self.counter_names = tuple(n for n in hdl.counter_names if n in fnames)
         self.inside = False
         self._mod = 1 << self.cfg.counter_bits
-        self._f_excluded: dict | None = None    # functional counters spent on the copies
-        self._h_windows: dict | None = None     # HDL increments over closed windows
+        zero = {n: 0 for n in self.counter_names}
+        zero.update(lane_busy=[0] * self.cfg.lanes, lane_stall=[0] * self.cfg.lanes)
+        self._f_excluded = zero                 # functional counters spent on the copies
+        self._h_windows = zero                  # HDL increments over closed windows
         self._h_open: dict | None = None        # HDL counters when the open window began
         self._stats = {
             "windows": 0, "words_to_hdl": 0, "words_from_hdl": 0,
@@ -176,14 +171,12 @@ class WindowDriver(Driver):
         return cycles
 
     async def counters(self):
-        out = self._pick(await self.functional.counters())
-        if self._f_excluded is not None:
-            out = _sub(out, self._f_excluded, self._mod)
-        if self._h_windows is not None:
-            out = _add(out, self._h_windows, self._mod)
+        bits = self.cfg.counter_bits
+        out = counter_deltas(self._f_excluded, self._pick(await self.functional.counters()), bits)
+        out = _add(out, self._h_windows, self._mod)
         if self.inside:
             now = self._pick(await self.hdl.counters())
-            out = _add(out, counter_deltas(self._h_open, now, self.cfg.counter_bits), self._mod)
+            out = _add(out, counter_deltas(self._h_open, now, bits), self._mod)
         return out
 
     def _pick(self, cnt: dict) -> dict:
@@ -209,8 +202,7 @@ class WindowDriver(Driver):
         else:
             now = self._pick(await self.hdl.counters())
             inc = counter_deltas(self._h_open, now, self.cfg.counter_bits)
-            self._h_windows = (inc if self._h_windows is None
-                               else _add(self._h_windows, inc, self._mod))
+            self._h_windows = _add(self._h_windows, inc, self._mod)
             self._h_open = None
             self.inside = False
             words = await self.hdl.read_act(0, n)
@@ -223,8 +215,7 @@ class WindowDriver(Driver):
         before = self._pick(await driver.counters())
         result = await op
         inc = counter_deltas(before, self._pick(await driver.counters()), self.cfg.counter_bits)
-        self._f_excluded = (inc if self._f_excluded is None
-                            else _add(self._f_excluded, inc, self._mod))
+        self._f_excluded = _add(self._f_excluded, inc, self._mod)
         return result
 
     def summary(self) -> dict:
