@@ -118,26 +118,49 @@ class GradualPruner:
     every : int
         Steps between mask updates (``dt``).
     initial : float
-        ``s_i``.
+        ``s_i`` (default 0; with ``masks``, each matrix's sparsity in them).
+    masks : dict, optional
+        Masks to start from (a pruned checkpoint's, when fine-tuning it further): pruning
+        resumes from them, so each matrix's schedule starts at its current sparsity and
+        weights pruned before stay pruned. A matrix already sparser than its target is an
+        error (masks only shrink).
 
     Call :meth:`step` after every optimizer step.
     """
 
     def __init__(self, model: nn.Module, *, sparsity, start: int, end: int, every: int = 1,
-                 initial: float = 0.0):
+                 initial: float | None = None, masks: dict | None = None):
         self.model = model
         self.targets = _targets(model, sparsity)
         self.start, self.end, self.every = int(start), int(end), int(every)
-        self.initial = float(initial)
         cubic_sparsity(start, final=0.0, start=self.start, end=self.end, every=self.every)
         mats = model.matrices()
         self.masks = {k: torch.ones(mats[k].weight.shape, dtype=torch.bool) for k in self.targets}
         self.current = {k: 0.0 for k in self.targets}
+        for k, m in (masks or {}).items():
+            if k not in self.targets:
+                continue
+            if tuple(m.shape) != tuple(self.masks[k].shape):
+                raise ValueError(f"initial mask {k!r} has shape {tuple(m.shape)}, the matrix "
+                                 f"{tuple(self.masks[k].shape)}")
+            self.masks[k] = m.detach().clone().to(torch.bool)
+            n = self.masks[k].numel()
+            pruned = n - int(self.masks[k].sum())
+            s = pruned / n
+            if pruned > math.floor(self.targets[k] * n + 0.5):   # more than the target's count
+                raise ValueError(f"{k!r} is already {100 * s:.1f} % sparse, more than the target "
+                                 f"{100 * self.targets[k]:.1f} % (pruning masks only shrink): "
+                                 f"ask for a sparsity of at least {s:.3f}")
+            self.current[k] = s
+        if initial is None:
+            self.initial = {k: self.current[k] for k in self.targets}
+        else:
+            self.initial = {k: float(initial) for k in self.targets}
 
     def sparsity_at(self, step: int) -> dict[str, float]:
         """Scheduled sparsity per matrix at ``step``."""
         return {k: cubic_sparsity(step, final=v, start=self.start, end=self.end,
-                                  initial=self.initial, every=self.every)
+                                  initial=self.initial[k], every=self.every)
                 for k, v in self.targets.items()}
 
     @torch.no_grad()
@@ -169,7 +192,7 @@ class GradualPruner:
 
     def state_dict(self) -> dict:
         return dict(targets=dict(self.targets), start=self.start, end=self.end,
-                    every=self.every, initial=self.initial,
+                    every=self.every, initial=dict(self.initial),
                     masks={k: v.clone() for k, v in self.masks.items()},
                     current=dict(self.current))
 
@@ -183,6 +206,9 @@ class GradualPruner:
                                  f"{tuple(self.masks[k].shape)}")
         self.masks = {k: v.clone().to(torch.bool) for k, v in state["masks"].items()}
         self.current = dict(state["current"])
+        initial = state.get("initial", 0.0)
+        self.initial = (dict(initial) if isinstance(initial, dict)
+                        else {k: float(initial) for k in self.targets})
 
 
 @torch.no_grad()

@@ -454,7 +454,7 @@ class _Schedule:
 
 def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg: TrainConfig, *,
         out=None, state: dict | None = None, progress: bool = True, max_steps: int | None = None,
-        save_every_s: float = 600.0, log=print) -> dict:
+        save_every_s: float = 600.0, log=print, init_masks: dict | None = None) -> dict:
     """The training loop on in-memory data (what :func:`train` runs after loading the corpus).
 
     Parameters
@@ -477,6 +477,10 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
         Also save ``out.last`` inside an epoch when this many seconds passed since the last save.
     log : callable
         Receives one-line progress messages (None: silent).
+    init_masks : dict, optional
+        Pruning masks of the checkpoint ``model`` was initialized from: with ``cfg.sparsity``,
+        pruning continues from them (see :class:`model.prune.GradualPruner`'s ``masks``), so a
+        pruned model can be trained further without regrowing its pruned weights.
 
     Returns
     -------
@@ -505,8 +509,16 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.98))
     pruner = None
     if cfg.sparsity:
-        pruner = GradualPruner(model, sparsity=cfg.sparsity, start=sched.prune_start,
-                               end=sched.prune_end, every=sched.prune_every)
+        try:
+            pruner = GradualPruner(model, sparsity=cfg.sparsity, start=sched.prune_start,
+                                   end=sched.prune_end, every=sched.prune_every,
+                                   masks=init_masks if state is None else None)
+        except ValueError as e:
+            raise TrainError(f"--sparsity: {e}") from None
+        if state is None and init_masks:
+            pruner.apply()
+            log("pruning continues from the initial checkpoint's masks (sparsity "
+                + ", ".join(f"{k} {100 * v:.1f} %" for k, v in pruner.current.items()) + ")")
     step, epoch, batch0, elapsed = 0, 0, 0, 0.0
     history = dict(steps=[], loss=[], epochs=[], phases={})
     best = dict(wer=None, epoch=None)
@@ -759,7 +771,7 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
     log(f"{len(train_set)} training utterances, {0 if dev_set is None else len(dev_set)} dev; "
         f"model {cfg.preset}: {count_parameters(model):,} parameters")
     summary = fit(model, train_set, dev_set, cfg, out=out, state=state, progress=progress,
-                  max_steps=max_steps, log=log)
+                  max_steps=max_steps, log=log, init_masks=init_masks)
     result = dict(summary, out=str(out), parameters=count_parameters(model))
     if summary["stopped"]:
         return result

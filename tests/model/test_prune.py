@@ -77,6 +77,40 @@ def test_pruner_state_round_trip():
         GradualPruner(m, sparsity={"embedding": 0.5}, start=0, end=1)
 
 
+def test_pruner_continues_from_initial_masks():
+    """Fine-tuning a pruned model: each matrix's schedule starts at its masks' sparsity, the
+    pruned weights stay pruned, and a target below the masks' sparsity is refused."""
+    m = _model()
+    first = GradualPruner(m, sparsity={"encoder.0": 0.5, "out": 0.8}, start=0, end=1)
+    first.step(1)
+    masks = {k: v.clone() for k, v in first.masks.items()}
+    m2 = _model(seed=1)
+    p = GradualPruner(m2, sparsity={"encoder.0": 0.7, "out": 0.8}, start=0, end=10, masks=masks)
+    assert p.current["encoder.0"] == pytest.approx(0.5, abs=1e-3)
+    assert p.sparsity_at(0) == pytest.approx({"encoder.0": p.current["encoder.0"],
+                                              "out": p.current["out"]})
+    assert p.sparsity_at(5)["encoder.0"] == pytest.approx(
+        cubic_sparsity(5, final=0.7, start=0, end=10, initial=p.current["encoder.0"]))
+    g = torch.Generator().manual_seed(2)
+    for step in range(1, 12):
+        with torch.no_grad():
+            for q in m2.parameters():
+                q.add_(torch.randn(q.shape, generator=g) * 0.1)
+        p.step(step)
+        for k, mask in p.masks.items():
+            assert bool((mask <= masks[k]).all())             # pruned before: still pruned
+            assert bool((m2.matrices()[k].weight[~mask] == 0).all())
+    assert p.current == pytest.approx({"encoder.0": 0.7, "out": 0.8}, abs=1e-3)
+    # the schedule's start survives a state round trip (a resumed run prunes the same way)
+    p3 = GradualPruner(m2, sparsity={"encoder.0": 0.7, "out": 0.8}, start=0, end=10)
+    p3.load_state_dict(p.state_dict())
+    assert p3.initial == p.initial and p3.initial["encoder.0"] == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="already 80.0 % sparse.*at least 0.8"):
+        GradualPruner(m2, sparsity={"out": 0.5}, start=0, end=10, masks=masks)
+    with pytest.raises(ValueError, match="initial mask 'out' has shape"):
+        GradualPruner(m2, sparsity={"out": 0.9}, start=0, end=10, masks={"out": masks["out"][:1]})
+
+
 def test_magnitude_is_measured_in_the_integer_input_domain():
     m = _model()
     layer = m.encoder[0]

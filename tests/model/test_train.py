@@ -211,6 +211,29 @@ def test_train_post_training_quantization_and_init(tmp_path):
         train(manifest_dir=tmp_path, out=tmp_path / "y.ckpt", cache_dir=cache, **KW)
 
 
+def test_fine_tuning_a_pruned_checkpoint_keeps_its_pruned_weights(tmp_path):
+    """--init of a pruned checkpoint with --sparsity: pruning continues from its masks (no
+    weight pruned before regrows), and a target below its sparsity is refused."""
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    first = tmp_path / "s50.ckpt"
+    train(manifest_dir=corpus, out=first, cache_dir=cache, w_bits=8, sparsity=0.5, **KW)
+    before = load(first)
+    out = tmp_path / "s70.ckpt"
+    logs = []
+    train(manifest_dir=corpus, out=out, cache_dir=cache, w_bits=8, sparsity=0.7,
+          init_from=first, **dict(KW, log=logs.append))
+    assert any("continues from the initial checkpoint's masks" in line for line in logs)
+    after = load(out)
+    for k, layer in after.model.matrices().items():
+        was_pruned = ~before.masks[k]
+        assert bool((layer.weight[was_pruned] == 0).all()), k
+        assert int((layer.weight == 0).sum()) == math.floor(0.7 * layer.weight.numel() + 0.5), k
+    with pytest.raises(TrainError, match=r"--sparsity: .*already 50.0 % sparse"):
+        train(manifest_dir=corpus, out=tmp_path / "s30.ckpt", cache_dir=cache, w_bits=8,
+              sparsity=0.3, init_from=first, **KW)
+
+
 def test_fake_quant_weights_after_qat_are_the_quantized_ones():
     """After QAT the forward pass uses exactly the per-row grid of the effective weights."""
     data = _synthetic(2)
