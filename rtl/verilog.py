@@ -26,7 +26,8 @@ from amaranth.lib.wiring import In
 from .config import HardwareConfig
 from .top import Accelerator
 
-__all__ = ["to_verilog", "fold_register_enables", "TOP_NAME", "RESET_LATENCY"]
+__all__ = ["to_verilog", "fold_register_enables", "TOP_NAME", "RESET_LATENCY", "DRAM_READMEM_PORT",
+           "DRAM_READMEM_PLUSARG"]
 
 TOP_NAME = "zeroskip_top"
 
@@ -126,21 +127,41 @@ def fold_register_enables(rtlil_text: str) -> str:
 _PMUX_FUNCTION_RE = re.compile(r"\\\$procmux\$(\d+)(\s)")
 
 
+#: The wrapper's simulation-only input for bulk DRAM loads (see :func:`to_verilog`).
+DRAM_READMEM_PORT = "host_dram_readmem"
+#: The plusarg naming the hex file that :data:`DRAM_READMEM_PORT` loads.
+DRAM_READMEM_PLUSARG = "zeroskip_dram_hex"
+#: The DRAM model's array, seen from the wrapper.
+DRAM_ARRAY = "core.dram.mem.mem"
+
+
 def _reset_wrapper(name: str, core: str, ports) -> str:
-    """A module ``name`` with the ports of ``core`` whose ``rst`` goes through a register."""
+    """A module ``name`` with the ports of ``core`` whose ``rst`` goes through a register,
+    plus the simulation-only bulk DRAM load (:data:`DRAM_READMEM_PORT`)."""
     decls, conns = [], []
     for pname, direction, width in ports:
         rng = f"[{width - 1}:0] " if width > 1 else ""
         decls.append(f"  {direction} {rng}{pname};")
         conns.append(f"    .{pname}({'rst_q' if pname == 'rst' else pname})")
+    names = [p for p, _, _ in ports] + [DRAM_READMEM_PORT]
     return "\n".join([
-        f"module {name}({', '.join(p for p, _, _ in ports)});",
+        f"module {name}({', '.join(names)});",
         *decls,
+        f"  input {DRAM_READMEM_PORT};",
         "  // The core's reset is registered: no logic of the core depends combinationally on",
         "  // a primary input through its reset (rtl.verilog.RESET_LATENCY).",
         "  reg rst_q = 1'h1;",
         "  always @(posedge clk)",
         "    rst_q <= rst;",
+        "  // Simulation only: a rising edge with host_dram_readmem high reads the hex file named",
+        f"  // by the plusarg +{DRAM_READMEM_PLUSARG}=PATH into the DRAM model (one $readmemh",
+        "  // instead of a VPI write per word; the file's @address lines place the words).",
+        "  reg [8*1024-1:0] dram_hex;",
+        "  initial begin",
+        f"    if (!$value$plusargs(\"{DRAM_READMEM_PLUSARG}=%s\", dram_hex)) dram_hex = 0;",
+        "  end",
+        "  always @(posedge clk)",
+        f"    if ({DRAM_READMEM_PORT}) $readmemh(dram_hex, {DRAM_ARRAY});",
         f"  {core} core (",
         ",\n".join(conns),
         "  );",
@@ -156,7 +177,11 @@ def to_verilog(cfg: HardwareConfig, *, name: str = TOP_NAME, fold: bool = True) 
     from time 0): the core enters and leaves reset :data:`RESET_LATENCY` rising edge later
     than ``rst`` (a testbench releases ``rst`` that much earlier; :mod:`sim.cocotb_tb` does).
     Everything else about the ports is unchanged; the DRAM model's array is
-    ``core.dram.mem.mem``.
+    ``core.dram.mem.mem``. The wrapper has one more input, :data:`DRAM_READMEM_PORT`, for
+    simulation only: a rising edge with it high loads the DRAM model from a hex file by
+    ``$readmemh`` (the file named by the plusarg ``+zeroskip_dram_hex=PATH``; ``@address``
+    lines in it place the words), which :mod:`sim.cocotb_tb` uses instead of one VPI write per
+    word.
 
     Why the wrapper: Verilator evaluates every piece of combinational logic that depends on a
     primary input (its "ico" region) on *every* evaluation, i.e. on both clock edges, besides

@@ -165,11 +165,16 @@ class CocotbBackend:
         log = run_dir / "sim.log"
         job = {"cfg": self.cfg.to_dict(), "info": sb.verilog.info, "period_ps": _period_ps(self.cfg),
                "dram_backdoor": self.dram_backdoor, "run_timeout_cycles": self.run_timeout_cycles}
+        test_args, plusargs = [], []
+        # Bulk DRAM loads by $readmemh where the Verilog has the port for it (rtl.verilog).
+        from rtl.verilog import DRAM_READMEM_PLUSARG, DRAM_READMEM_PORT
+        if self.dram_backdoor and DRAM_READMEM_PORT in sb.verilog.info["ports"]:
+            job["dram_readmem"] = {"port": DRAM_READMEM_PORT, "file": str(run_dir / "dram.hex")}
+            plusargs.append(f"+{DRAM_READMEM_PLUSARG}={run_dir / 'dram.hex'}")
         job["routine"] = routine
         with open(job_path, "wb") as f:
             pickle.dump(job, f)
 
-        test_args, plusargs = [], []
         # cocotb installs pytest's assertion rewriting for every module imported in the simulator
         # ("*.py" by default): torch and the model's modules were parsed and rewritten on every
         # run, ~20 s of start-up. The testbench has no asserts worth rewriting: switch it off.

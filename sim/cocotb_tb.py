@@ -71,10 +71,14 @@ class TB:
     dram_backdoor : bool
         Load DRAM through the memory array's VPI handle (if the Verilog has one) instead of the
         ``host_dram`` port.
+    dram_readmem : dict, optional
+        ``{"port", "file"}``: the Verilog loads its DRAM model from the hex file ``file`` by
+        ``$readmemh`` on a rising edge with ``port`` high (:func:`rtl.verilog.to_verilog`);
+        used instead of the VPI backdoor (one write per word, ~30 us each).
     """
 
     def __init__(self, dut, cfg: HardwareConfig, info: dict, *, period_ps: int,
-                 dram_backdoor: bool = True):
+                 dram_backdoor: bool = True, dram_readmem: dict | None = None):
         self.dut = dut
         self.cfg = cfg
         self.info = info
@@ -90,8 +94,12 @@ class TB:
         self.lane_stall = [self.h[f"cnt_lane_stall_{i}"] for i in range(cfg.lanes)]
         self.dram_mem = None
         self.dram_access = "port"
+        self.dram_readmem = None
         path = info.get("dram_memory")
-        if dram_backdoor and path:
+        if dram_readmem and dram_readmem["port"] in self.h:
+            self.dram_readmem = (self.h[dram_readmem["port"]], Path(dram_readmem["file"]))
+            self.dram_access = "readmemh"
+        elif dram_backdoor and path:
             try:
                 self.dram_mem = _find_array(dut, path)
                 self.dram_access = "backdoor"
@@ -158,7 +166,17 @@ class CocotbDriver(Driver):
         self._check_range("write_dram", base, len(words), cfg.dram_depth)
         words = self._check_words("write_dram", words, cfg.dram_word_bits)
         t0 = time.perf_counter()
-        if self.tb.dram_mem is not None:
+        if self.tb.dram_readmem is not None:
+            if words:
+                port, file = self.tb.dram_readmem
+                digits = -(-cfg.dram_word_bits // 4)
+                file.write_text(f"@{base:x}\n" + "".join(f"{w:0{digits}x}\n" for w in words))
+                port.value = 1                   # $readmemh on the next rising edge
+                await FallingEdge(self.tb.clk)
+                port.value = 0
+            else:
+                await FallingEdge(self.tb.clk)
+        elif self.tb.dram_mem is not None:
             mem = self.tb.dram_mem
             for i, w in enumerate(words):
                 mem[base + i].value = w
@@ -253,7 +271,7 @@ async def run_job(dut):
             job = pickle.load(f)
         cfg = HardwareConfig.from_dict(job["cfg"])
         tb = TB(dut, cfg, job["info"], period_ps=job["period_ps"],
-                dram_backdoor=job["dram_backdoor"])
+                dram_backdoor=job["dram_backdoor"], dram_readmem=job.get("dram_readmem"))
         await tb.start()
         driver = CocotbDriver(tb, run_timeout_cycles=job["run_timeout_cycles"])
         t1 = time.perf_counter()

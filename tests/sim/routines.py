@@ -8,6 +8,7 @@ import shutil
 import time
 
 from rtl import isa
+from sim import host
 
 
 def forget(excinfo):
@@ -59,3 +60,16 @@ async def run_bad_opcode(driver):
     """A program whose first word has an opcode the ISA does not define."""
     await driver.write_imem([0xF])
     return await driver.run(0)
+
+
+async def split_load_matvec(driver, cm, x_words, n_out):
+    """:func:`sim.host.run_matvec`, with the image's DRAM written in two parts (the second at a
+    nonzero base address) and the programs written separately."""
+    words = cm.image.dram_words
+    half = len(words) // 2
+    await driver.write_dram(words[:half])
+    await driver.write_dram(words[half:], base=half)
+    await driver.write_dram([])
+    await driver.write_imem(cm.image.program_words)
+    return await host.run_matvec(driver, cm, x_words, n_out, load=False) | {
+        "dram_access": getattr(driver, "stats", {}).get("dram_access")}

@@ -8,7 +8,7 @@ import pytest
 from rtl.config import HardwareConfig
 from rtl.memfmt import ImageError
 from sim import backends, host
-from tests.sim import images
+from tests.sim import images, routines
 from tests.sim.conftest import backend_params
 
 TINY = HardwareConfig.tiny()
@@ -65,6 +65,21 @@ def test_backends_agree_with_amaranth(backend, case):
     """Outputs, cycles and every counter difference are identical to the Amaranth simulator's
     (so Verilator and Icarus also agree with each other)."""
     assert run_case(backend, case)["res"] == run_case("amaranth", case)["res"]
+
+
+@pytest.mark.parametrize("backend", backend_params(("verilator", "icarus")))
+def test_dram_loads_by_readmemh_like_the_port(backend):
+    """The real design's Verilog loads DRAM by $readmemh (rtl.verilog's wrapper): an image
+    written in parts, one at a nonzero base, gives the outputs, cycles and counters of the
+    same image written word by word through the host_dram port, and of the Amaranth run."""
+    r = run_case("amaranth", "tiny-6x20")
+    cfg, hi = r["cfg"], r["hi"]
+    routine = functools.partial(routines.split_load_matvec, cm=hi,
+                                x_words=images.pack(cfg, r["x"]), n_out=hi.n_out)
+    fast = backends.get_backend(backend, cfg).run(routine)
+    port = backends.get_backend(backend, cfg, dram_backdoor=False).run(routine)
+    assert fast.pop("dram_access") == "readmemh" and port.pop("dram_access") == "port"
+    assert fast == port == r["res"]
 
 
 def test_image_for_another_config_is_refused():
