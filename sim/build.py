@@ -105,6 +105,21 @@ Decisions
   every chunk into a temporary first (per operand, every cycle). With a balanced tree of
   2-way muxes on the chunk index instead (same function, the decompressor's selects too) the
   bench is back at parity: 153-170 k vs 148-156 k alternated, machine loaded.
+* **The cost of an idle cycle (session 9).** Clocking the default design with nothing running
+  (a ``Timer`` of 400,000 cycles in the cocotb test, no instruction) ran 106-144 k cycles per
+  CPU second on a machine shared with two training jobs, against ~60 k per wall second for a
+  whole utterance: most of the per-cycle cost is paid whatever the design does. ``perf`` on
+  a ``-g`` build of that idle run: a flat profile, no source line above 0.5 %; by module,
+  lanes ~13.5 %, vector unit ~11 % (plus part of the ~7 % in Verilator's sign-extension
+  helpers), activation SRAM and bitmap write slots ~6.5 %, decompressor ~2 %. The vector
+  unit's ``CELL`` products, written under an enable, reappear as unconditional ``Dfg``
+  temporaries; ``-fno-dfg-pre-inline`` / ``-fno-dfg-post-inline`` made no difference beyond
+  the noise of alternated runs. Not tried: gated clock domains per unit (Amaranth's simulator
+  races on clocks derived from ``clk`` by logic; see amaranth-lang/amaranth#554).
+* **DRAM loading.** The wrapper of :func:`rtl.verilog.to_verilog` has a simulation-only input
+  that ``$readmemh``-loads the DRAM model from a file; :mod:`sim.cocotb_tb` writes the image as
+  hex and pulses it (one cycle, like the VPI backdoor's write-then-park), ~0.1 s for the
+  default model's image instead of ~2 s of VPI writes.
 * **Icarus and time zero.** See :func:`_icarus_time_zero_fix`.
 """
 
