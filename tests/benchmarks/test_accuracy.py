@@ -278,7 +278,8 @@ def test_targets(q80, q80i, expect):
 def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp_path, capsys,
                                                         monkeypatch):
     """``qat4-s80-int`` scores the checkpoint's IntRNNT decoder, whose transcripts are
-    :class:`model.intref.IntDecoder`'s, beside the fake-quantized ``qat4-s80`` row."""
+    :class:`model.intref.IntDecoder`'s, beside the fake-quantized ``qat4-s80`` row; the
+    ``qat4-s80-beam4`` row decodes the same model with beam 4 (a cache key of its own)."""
     from model.intref import IntDecoder
     models = tmp_path / "models"
     models.mkdir()
@@ -287,14 +288,19 @@ def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp
     real = accuracy.evaluate_checkpoint
 
     def evaluate(model, entries, **kw):
-        seen.append((kw.get("desc"), type(model).__name__))
+        seen.append((kw.get("desc"), type(model).__name__, kw.get("beam", 1)))
         return real(model, entries, **kw)
 
     monkeypatch.setattr(accuracy, "evaluate_checkpoint", evaluate)
     code, result, _ = _run(capsys, corpus, models, tmp_path / "out")
     assert code == 0
-    assert seen == [("qat4-s80", "RNNT"), ("qat4-s80-int", IntDecoder.__name__)]
+    assert seen == [("qat4-s80", "RNNT", 1), ("qat4-s80-int", IntDecoder.__name__, 1),
+                    ("qat4-s80-beam4", "RNNT", 4)]
     rows = {r["key"]: r for r in result["rows"]}
+    assert rows["qat4-s80-beam4"]["status"] == "ok"
+    keys = {k: json.loads((tmp_path / "out" / "accuracy" / f"{k}.json").read_text())["key"]
+            for k in ("qat4-s80", "qat4-s80-beam4")}
+    assert keys["qat4-s80"]["decoding"] == "greedy" and keys["qat4-s80-beam4"]["decoding"] == "beam 4"
     assert rows["qat4-s80-int"]["status"] == "ok"
     assert rows["qat4-s80-int"]["footprint"] == rows["qat4-s80"]["footprint"]
     t = [t for t in result["targets"] if "integer reference" in t["name"]]
