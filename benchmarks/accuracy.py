@@ -125,6 +125,11 @@ class Row:
     beam: int = 1
 
     @property
+    def decoding(self) -> str:
+        """``"greedy"`` or ``"beam N"`` (part of the cache key)."""
+        return "greedy" if self.beam == 1 else f"beam {self.beam}"
+
+    @property
     def transform(self) -> dict | None:
         """What is done to the checkpoint before scoring it (part of the cache key)."""
         if self.checkpoint is None:
@@ -212,7 +217,7 @@ def row_key(row: Row, *, checkpoints: dict, manifest: dict, utterances: int,
                checkpoint=(None if row.checkpoint is None
                            else {"name": row.checkpoint, "sha256": checkpoints[row.checkpoint]}),
                manifest=manifest, utterances=utterances,
-               decoding="greedy" if row.beam == 1 else f"beam {row.beam}")
+               decoding=row.decoding)
     key.update(extra or {})
     return key
 
@@ -487,7 +492,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     held = sum(1 for e in entries if _held_out(e, train_templates) is True)
     result = dict(manifest=str(manifest), utterances=len(entries), limit=args.limit,
                   held_out_utterances=held, models=str(models),
-                  decoding={r.key: ("greedy" if r.beam == 1 else f"beam {r.beam}") for r in ROWS},
+                  decoding={r.key: r.decoding for r in ROWS},
                   command=_command(args), rows=rows)
     result["targets"] = targets(rows)
     md = markdown(result)

@@ -27,7 +27,7 @@ from .config import HardwareConfig
 from .top import Accelerator
 
 __all__ = ["to_verilog", "fold_register_enables", "TOP_NAME", "RESET_LATENCY", "DRAM_READMEM_PORT",
-           "DRAM_READMEM_PLUSARG"]
+           "DRAM_READMEM_PLUSARG", "DRAM_ARRAY"]
 
 TOP_NAME = "zeroskip_top"
 
@@ -131,8 +131,9 @@ _PMUX_FUNCTION_RE = re.compile(r"\\\$procmux\$(\d+)(\s)")
 DRAM_READMEM_PORT = "host_dram_readmem"
 #: The plusarg naming the hex file that :data:`DRAM_READMEM_PORT` loads.
 DRAM_READMEM_PLUSARG = "zeroskip_dram_hex"
-#: The DRAM model's array, seen from the wrapper.
-DRAM_ARRAY = "core.dram.mem.mem"
+#: The DRAM model's array, seen from the wrapper: instance names, then the array (the path a
+#: testbench uses for backdoor access; ``sim.build.Design``'s default).
+DRAM_ARRAY = ("core", "dram", "mem", "mem")
 
 
 def _reset_wrapper(name: str, core: str, ports) -> str:
@@ -161,7 +162,7 @@ def _reset_wrapper(name: str, core: str, ports) -> str:
         f"    if (!$value$plusargs(\"{DRAM_READMEM_PLUSARG}=%s\", dram_hex)) dram_hex = 0;",
         "  end",
         "  always @(posedge clk)",
-        f"    if ({DRAM_READMEM_PORT}) $readmemh(dram_hex, {DRAM_ARRAY});",
+        f"    if ({DRAM_READMEM_PORT}) $readmemh(dram_hex, {'.'.join(DRAM_ARRAY)});",
         f"  {core} core (",
         ",\n".join(conns),
         "  );",

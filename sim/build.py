@@ -139,6 +139,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtl.config import HardwareConfig
+from rtl.verilog import DRAM_ARRAY
 
 __all__ = ["Design", "VerilogBuild", "SimBuild", "BuildError", "SIMULATORS", "TOPLEVEL",
            "REPO_ROOT", "build_root", "verilog", "sim_build", "verilator_bin_dir",
@@ -256,7 +257,7 @@ class Design:
     factory: str = "rtl.top:Accelerator"
     verilog: str = "rtl.verilog:to_verilog"
     sources: tuple[str, ...] = ("rtl/*.py",)
-    dram_memory: tuple[str, ...] | None = ("core", "dram", "mem", "mem")
+    dram_memory: tuple[str, ...] | None = DRAM_ARRAY
 
     @staticmethod
     def _resolve(spec: str):

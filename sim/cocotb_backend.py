@@ -169,8 +169,9 @@ class CocotbBackend:
         # Bulk DRAM loads by $readmemh where the Verilog has the port for it (rtl.verilog).
         from rtl.verilog import DRAM_READMEM_PLUSARG, DRAM_READMEM_PORT
         if self.dram_backdoor and DRAM_READMEM_PORT in sb.verilog.info["ports"]:
-            job["dram_readmem"] = {"port": DRAM_READMEM_PORT, "file": str(run_dir / "dram.hex")}
-            plusargs.append(f"+{DRAM_READMEM_PLUSARG}={run_dir / 'dram.hex'}")
+            hex_file = run_dir / "dram.hex"
+            job["dram_readmem"] = {"port": DRAM_READMEM_PORT, "file": str(hex_file)}
+            plusargs.append(f"+{DRAM_READMEM_PLUSARG}={hex_file}")
         job["routine"] = routine
         with open(job_path, "wb") as f:
             pickle.dump(job, f)

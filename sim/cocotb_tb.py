@@ -167,15 +167,13 @@ class CocotbDriver(Driver):
         words = self._check_words("write_dram", words, cfg.dram_word_bits)
         t0 = time.perf_counter()
         if self.tb.dram_readmem is not None:
+            port, file = self.tb.dram_readmem
             if words:
-                port, file = self.tb.dram_readmem
                 digits = -(-cfg.dram_word_bits // 4)
                 file.write_text(f"@{base:x}\n" + "".join(f"{w:0{digits}x}\n" for w in words))
                 port.value = 1                   # $readmemh on the next rising edge
-                await FallingEdge(self.tb.clk)
-                port.value = 0
-            else:
-                await FallingEdge(self.tb.clk)
+            await FallingEdge(self.tb.clk)
+            port.value = 0
         elif self.tb.dram_mem is not None:
             mem = self.tb.dram_mem
             for i, w in enumerate(words):
