@@ -316,7 +316,7 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
                         nbest: int | None = None, max_symbols: int = MAX_SYMBOLS,
                         check: str = "outputs", load: bool = True,
                         verify_model: bool = True, on_frame=None,
-                        trace_frames: tuple[int, int] | None = None) -> dict:
+                        trace_frames: tuple[int, int] | None = None, fusion=None) -> dict:
     """Decode one utterance on the accelerator.
 
     Parameters
@@ -349,6 +349,9 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
         The driver must have a ``trace`` coroutine (:class:`sim.window.WindowDriver`: the
         window runs on the HDL simulator, the rest on the functional model); ``None`` leaves
         tracing to the backend.
+    fusion : model.lm.Fusion, optional
+        A language model fused into the beam search's scores on the host, as in
+        :func:`model.decode.beam_search_hyps` (the hardware's outputs are unaffected).
 
     Returns
     -------
@@ -374,6 +377,8 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
     nbest = beam if nbest is None else nbest
     if not isinstance(nbest, int) or not 1 <= nbest <= beam:
         raise ValueError(f"nbest must be between 1 and beam ({beam}), not {nbest!r}")
+    if fusion is not None and beam == 1:
+        raise ValueError("a language model is fused into the beam search: use beam >= 2")
     x = np.asarray(feats_q.numpy() if isinstance(feats_q, torch.Tensor) else feats_q)
     F = crnnt.dims["F"]
     if x.ndim != 2 or x.shape[1] != F or x.dtype.kind not in "iu":
@@ -412,7 +417,7 @@ async def run_utterance(driver: Driver, crnnt, feats_q, int_model=None, *, beam:
         ids, score = await _greedy(s, ref, ref0, x, max_symbols)
         hyps = [(decode_ids(ids), score)]
     else:
-        final = await _beam(s, ref, ref0, hw0, x, beam, max_symbols)
+        final = await _beam(s, ref, ref0, hw0, x, beam, max_symbols, fusion)
         ids = list(final[0].tokens)
         hyps = [(decode_ids(h.tokens), h.score) for h in final[:nbest]]
     await s.set_trace(False)
@@ -466,7 +471,8 @@ async def _restore(s: _Session, hw: dict, names, resident: dict) -> None:
             resident[n] = hw[n]
 
 
-async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int) -> list[_Hyp]:
+async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int,
+                fusion=None) -> list[_Hyp]:
     """:func:`model.decode.beam_search_hyps`, with the stages on the hardware."""
     blank = s.c.dims["blank"]
     resident = dict(hw0)                 # the words the SRAM currently holds, by vector
@@ -483,6 +489,8 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int) -> 
                 await _restore(s, h.hw, ("PRED",), resident)
                 logits.append(await _joint(s, ref, h.ref[0] if h.ref else None))
             lp = _log_softmax(s.c, logits).to(torch.float64).tolist()
+            if fusion is not None:
+                fusion.adjust(lp, A, blank)
             B, grow = beam_step(A, B, lp, beam=beam, blank=blank, extend=r < max_symbols,
                                 close=lambda h, score, t=t: _Hyp(
                                     h.tokens, score, h.hw, h.ref, (h.link, t, blank)))
@@ -493,4 +501,6 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int) -> 
                 resident.update(hw1)
                 A.append(_Hyp(h.tokens + (k,), score, hw1, ref1, (h.link, t, k)))
         beam_hyps = B
+    if fusion is not None:
+        return fusion.finish(beam_hyps)
     return sorted(beam_hyps, key=lambda h: -h.score)

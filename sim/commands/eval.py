@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .lm import add_lm_arguments, load_fusion
 from .transcribe import add_model_argument, resolve_model
 from ..argtypes import positive_int as _positive
 
@@ -43,6 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="decode with the integer reference of the (quantized) model")
     p.add_argument("--beam", type=_positive, default=1, metavar="N",
                    help="beam width (default 1: batched greedy decoding)")
+    add_lm_arguments(p, default_on=False)
     p.add_argument("--limit", type=_positive, default=None, metavar="N",
                    help="only the first N utterances")
     p.add_argument("--out", metavar="FILE", help="also write the full report (with every "
@@ -63,8 +65,9 @@ def _train_templates(manifest: Path):
 
 
 def evaluate_checkpoint(model, entries, *, beam: int = 1, batch: int = 32, progress=True,
-                        train_templates=None, desc="eval") -> dict:
-    """Score ``model`` (an :class:`model.rnnt.RNNT`) on manifest ``entries``."""
+                        train_templates=None, desc="eval", fusion=None) -> dict:
+    """Score ``model`` (an :class:`model.rnnt.RNNT`) on manifest ``entries`` (``fusion``: a
+    :class:`model.lm.Fusion` for the beam search)."""
     import torch
 
     from model.audio import load_audio
@@ -72,7 +75,7 @@ def evaluate_checkpoint(model, entries, *, beam: int = 1, batch: int = 32, progr
     from model.evaluate import evaluate
     from model.frontend import features
 
-    if beam == 1:
+    if beam == 1 and fusion is None:
         # Batched greedy decoding: decode in length-sorted batches up front, then score.
         import time
         t0 = time.perf_counter()
@@ -95,7 +98,7 @@ def evaluate_checkpoint(model, entries, *, beam: int = 1, batch: int = 32, progr
 
     def one(e):
         f = features(torch.from_numpy(load_audio(e["audio"])))
-        return beam_search(model, f, beam=beam, nbest=1)[0][0]
+        return beam_search(model, f, beam=beam, nbest=1, fusion=fusion)[0][0]
     return evaluate(entries, one, train_templates=train_templates, progress=progress, desc=desc)
 
 
@@ -115,6 +118,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"zeroskip eval: error: manifest {manifest} has no utterances", file=sys.stderr)
         return 2
     train_templates = _train_templates(manifest)
+    from model.lm import LMError
+    try:
+        fusion = load_fusion(args, default_model=False)
+    except LMError as e:
+        print(f"zeroskip eval: error: {e}", file=sys.stderr)
+        return 2
+    if fusion is not None and args.baseline:
+        print("zeroskip eval: error: --lm fuses a language model into the RNN-T's beam search; "
+              "PocketSphinx has its own", file=sys.stderr)
+        return 2
 
     if args.baseline == "pocketsphinx" and args.integer:
         print("zeroskip eval: error: --int decodes a model with its integer reference; it does "
@@ -157,7 +170,12 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             system += " (integer reference)"
         report = evaluate_checkpoint(model, entries, beam=args.beam, progress=args.progress,
-                                     train_templates=train_templates)
+                                     train_templates=train_templates, fusion=fusion)
+        if fusion is not None:
+            system += (f" + language model {args.lm} (weight {fusion.weight:g}, bonus "
+                       f"{fusion.bonus:g})")
+            report["lm"] = {"path": str(args.lm), "order": fusion.lm.order,
+                            "weight": fusion.weight, "bonus": fusion.bonus}
         report["system"] = system
     report["manifest"] = str(manifest)
     if args.out:

@@ -91,6 +91,7 @@ import time
 from functools import partial
 
 from ..argtypes import positive_int as _positive
+from .lm import LM_BY_DEFAULT, add_lm_arguments, load_fusion
 from .transcribe import add_model_argument, resolve_model
 
 __all__ = ["register", "run", "simulate", "SimulateError", "SimulationMismatch",
@@ -242,7 +243,7 @@ def _layer_cycles(crnnt, pc_cycles: dict | None, cycles: int) -> dict | None:
 def simulate(audio, *, model=None, hw="default", simulator: str = "functional", beam: int = 4,
              nbest: int | None = None, check: str = "outputs", waves=None,
              wave_frames: str | None = None, progress: bool = False, design=None,
-             max_frames: int | None = None) -> dict:
+             max_frames: int | None = None, fusion=None) -> dict:
     """Run one utterance; returns the report (module docstring; keys as ``--json`` prints).
 
     Parameters
@@ -267,6 +268,9 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         Simulate only the first ``max_frames`` encoder frames (the reference transcript is
         of the same frames; ``audio_seconds`` and the RTF cover them, ``frames_in_audio``
         says how many there were).
+    fusion : model.lm.Fusion, optional
+        A language model fused into the beam search (host side; the reference transcript
+        uses it too).
 
     Raises
     ------
@@ -369,7 +373,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
 
     # -- the reference transcript: what `zeroskip transcribe --int` prints -----------------
     t0 = time.perf_counter()
-    int_hyps = beam_search(im.decoder(), feats, beam=beam, nbest=nbest)
+    int_hyps = beam_search(im.decoder(), feats, beam=beam, nbest=nbest, fusion=fusion)
     int_seconds = time.perf_counter() - t0
 
     # -- simulate --------------------------------------------------------------------------
@@ -386,7 +390,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
     routine = partial(rnnt_host.run_utterance, crnnt=crnnt, feats_q=feats.numpy(),
                       int_model=im if check != "none" else None, beam=beam, nbest=nbest,
                       check=check, on_frame=on_frame if bar is not None else None,
-                      trace_frames=window)
+                      trace_frames=window, fusion=fusion)
     if window is not None:
         from ..window import act_extent, run_windowed
         routine = partial(run_windowed, routine=routine, act_words=act_extent(crnnt),
@@ -454,6 +458,8 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "config_digest": cfg.digest,
         "residency": dict(crnnt.residency),
         "beam": beam,
+        "lm": None if fusion is None else {"order": fusion.lm.order, "weight": fusion.weight,
+                                           "bonus": fusion.bonus},
         "frames": T,
         "frames_in_audio": T_audio,
         "audio_seconds": audio_seconds,
@@ -520,6 +526,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="beam width (default 4, as transcribe; 1 is greedy decoding)")
     p.add_argument("--nbest", type=_positive, default=None, metavar="N",
                    help="hypotheses to list, at most the beam width (default: up to 4)")
+    add_lm_arguments(p, default_on=LM_BY_DEFAULT)
     p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
                    help="compare every program output (ENC, PRED, LOGITS) with the integer "
                         "reference (default); --no-check compares nothing")
@@ -582,7 +589,9 @@ def _print(r: dict) -> None:
     else:
         est = ""
     print(f"simulator  {r['simulator']}{est}")
-    print(f"audio      {r['audio_seconds']:.2f} s, {r['frames']} frames, beam {r['beam']}")
+    lm = (f", language model (order {r['lm']['order']}, weight {r['lm']['weight']:g}, bonus "
+          f"{r['lm']['bonus']:g})" if r.get("lm") else "")
+    print(f"audio      {r['audio_seconds']:.2f} s, {r['frames']} frames, beam {r['beam']}{lm}")
     print(f"cycles     {_n(r['cycles'])} ({_n(round(r['cycles_per_frame']))} per frame); "
           f"real-time factor {r['rtf']:.4f} at {r['clock_hz'] / 1e6:g} MHz "
           f"({r['rtf_with_host_port']:.4f} with the host port); init {_n(r['init_cycles'])}")
@@ -643,11 +652,17 @@ def run(args: argparse.Namespace) -> int:
     if args.check_internal and not args.check:
         _err("--check-internal and --no-check contradict each other")
         return 2
+    from model.lm import LMError
+    try:
+        fusion = load_fusion(args, default_model=args.model is None)
+    except LMError as e:
+        _err(str(e))
+        return 2
     try:
         report = simulate(args.audio, model=args.model, hw=args.hw, simulator=args.simulator,
                           beam=args.beam, nbest=args.nbest, check=check, waves=args.waves,
                           wave_frames=args.wave_frames, max_frames=args.max_frames,
-                          progress=args.progress and not args.json)
+                          progress=args.progress and not args.json, fusion=fusion)
     except SimulateError as e:
         _err(str(e))
         return 2

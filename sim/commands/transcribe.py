@@ -67,6 +67,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--nbest", type=_positive, default=None, metavar="N",
                    help="hypotheses to list, at most the beam width (default: all the beam's, "
                         "up to 4)")
+    from .lm import LM_BY_DEFAULT, add_lm_arguments
+    add_lm_arguments(p, default_on=LM_BY_DEFAULT)
     p.add_argument("--int", dest="integer", action="store_true",
                    help="run the integer reference (the accelerator's exact int8/int16/int32 "
                         "arithmetic, model/intref.py) instead of the float PyTorch model; needs "
@@ -113,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
         except IntRefError as e:
             _err(f"--int: {path}: {e}")
             return 2
+    from model.lm import LMError
+
+    from .lm import load_fusion
+    try:
+        fusion = load_fusion(args, default_model=args.model is None)
+    except LMError as e:
+        _err(str(e))
+        return 2
 
     failed = 0
     for name in args.audio:
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             _err(f"{name} is too short to transcribe ({len(audio) / 16000:.3f} s)")
             failed += 1
             continue
-        hyps = beam_search(model, feats, beam=args.beam, nbest=nbest)
+        hyps = beam_search(model, feats, beam=args.beam, nbest=nbest, fusion=fusion)
         seconds = time.perf_counter() - t0
         text = hyps[0][0]
         if args.json:

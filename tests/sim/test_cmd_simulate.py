@@ -149,6 +149,9 @@ def test_no_check(files, capsys):
                 "--wave-frames", "4:"], "the utterance has only 4 frames (0..3)"),
     (lambda d: ["--simulator", "amaranth", "--wave-frames", "0:1"], "give --waves too"),
     (lambda d: ["--no-check", "--check-internal"], "contradict"),
+    (lambda d: ["--lm", str(d / "text.wav")], "not a zeroskip language model"),
+    (lambda d: ["--lm", str(d / "nope.gz")], "does not exist"),
+    (lambda d: ["--beam", "1", "--lm", str(d / "text.wav")], "use --beam 2 or more"),
 ])
 def test_errors_are_one_line_exit_2(files, capsys, args, match):
     argv = ["simulate", "--model", str(files / "q4.ckpt"), "--hw", str(files / "fit.json")]
@@ -328,3 +331,22 @@ def test_mismatch_exits_1_naming_where(files, capsys, monkeypatch, as_json):
 @pytest.mark.parametrize("text, want", [("3:5", (3, 5)), ("3:", (3, None)), ("0", (0, 1))])
 def test_parse_frames(text, want):
     assert cmd.parse_frames(text) == want
+
+
+def test_language_model_fusion_matches_transcribe_int(files, capsys, tmp_path):
+    """With --lm the host's beam search adds the language model's scores; the hardware's
+    outputs stay bit-exact and the n-best is `transcribe --int --lm`'s."""
+    from model.lm import CharLM
+    lm = tmp_path / "lm.json.gz"
+    CharLM.train(["turn on the light", "call bob", "play some music"], order=3, weight=1.0,
+                 bonus=0.5).save(lm)
+    assert main(_args(files, "--json", "--beam", "3", "--lm", str(lm))) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["bit_exact"] is True and r["transcript_equals_int"] is True
+    assert r["lm"] == {"order": 3, "weight": 1.0, "bonus": 0.5}
+    assert main(["transcribe", "--int", "--json", "--beam", "3", "--lm", str(lm), "--model",
+                 str(files / "q4.ckpt"), str(files / "a.wav")]) == 0
+    assert json.loads(capsys.readouterr().out)["nbest"] == r["nbest"]
+    assert main(_args(files, "--json", "--beam", "3")) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["lm"] is None and plain["nbest"] != r["nbest"]

@@ -159,3 +159,99 @@ def test_eval_int_refuses_a_float_model_and_pocketsphinx(files, capsys):
     assert main(["eval", "--manifest", str(files / "test.jsonl"), "--baseline", "pocketsphinx",
                  "--int"]) == 2
     assert "does not apply to --baseline pocketsphinx" in capsys.readouterr().err
+
+
+# -- the domain language model (`zeroskip lm`, `--lm`) ----------------------------------------
+
+LM_TEXTS = ["turn on the light", "turn off the light", "call bob", "call alice smith",
+            "set a timer for ten minutes"]
+
+
+@pytest.fixture(scope="module")
+def lmfile(files):
+    corpus = files / "lmcorpus"
+    corpus.mkdir()
+    lines = [{"id": f"t{i}", "audio": "x.wav", "text": t, "duration": 1.0, "voice": "x",
+              "speed": 175, "pitch": 50, "snr_db": None, "template": "t.0", "split": "train"}
+             for i, t in enumerate(LM_TEXTS)]
+    (corpus / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = files / "lm.json.gz"
+    assert main(["lm", "--corpus", str(corpus), "--out", str(out), "--order", "4",
+                 "--weight", "0.8", "--bonus", "0.3", "--json"]) == 0
+    return out
+
+
+def test_lm_command_writes_a_model(lmfile, capsys):
+    from model.lm import CharLM
+    lm = CharLM.load(lmfile)
+    assert (lm.order, lm.sentences, lm.weight, lm.bonus) == (4, len(LM_TEXTS), 0.8, 0.3)
+    assert main(["lm", "--corpus", str(lmfile.parent / "nowhere"), "--out",
+                 str(lmfile.parent / "x.gz")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def _transcribe(files, *extra):
+    return ["transcribe", "--model", str(files / "tiny.ckpt"), "--json", *extra,
+            str(files / "a0.wav"), str(files / "a1.wav")]
+
+
+def test_transcribe_with_a_language_model(files, lmfile, capsys):
+    assert main(_transcribe(files, "--beam", "3")) == 0
+    plain = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert main(_transcribe(files, "--beam", "3", "--lm", str(lmfile))) == 0
+    fused = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert main(_transcribe(files, "--beam", "3", "--lm", str(lmfile), "--lm-weight", "0",
+                            "--lm-bonus", "0")) == 0
+    zero = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [z["nbest"] for z in zero] == [p["nbest"] for p in plain]
+    assert [f["nbest"] for f in fused] != [p["nbest"] for p in plain]
+    for f in fused:
+        scores = [h["score"] for h in f["nbest"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--beam", "1", "--lm", "LM"], "use --beam 2 or more"),
+    (["--lm-weight", "0.5"], "no language model is used"),
+    (["--lm", "LM", "--no-lm"], "contradict"),
+    (["--lm", "BAD"], "not a zeroskip language model"),
+    (["--lm", "LM", "--lm-weight", "-1"], "weight must be a finite number >= 0"),
+])
+def test_language_model_errors_are_exit_2(files, lmfile, capsys, extra, match):
+    extra = [str(lmfile) if x == "LM" else str(files / "text.wav") if x == "BAD" else x
+             for x in extra]
+    assert main(_transcribe(files, *extra)) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_shipped_language_model_is_the_default_for_the_default_model(files, lmfile, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setattr("sim.commands.transcribe.DEFAULT_MODEL", files / "tiny.ckpt")
+    monkeypatch.setattr("sim.commands.lm.DEFAULT_LM", lmfile)
+    args = ["transcribe", "--json", "--beam", "3", str(files / "a0.wav")]
+    runs = {}
+    for name, extra in [("default", []), ("no-lm", ["--no-lm"]), ("lm", ["--lm", str(lmfile)]),
+                        ("greedy", ["--beam", "1"])]:
+        assert main(args[:-1] + extra + args[-1:]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)["nbest"]
+    assert runs["default"] == runs["lm"] != runs["no-lm"]
+    assert len(runs["greedy"]) == 1                     # greedy decoding: no language model
+    assert main(_transcribe(files, "--beam", "3", "--no-lm")) == 0   # explicit model: no LM
+    capsys.readouterr()
+
+
+def test_eval_with_a_language_model(files, lmfile, capsys, tmp_path):
+    out = tmp_path / "report.json"
+    assert main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--beam", "3", "--lm", str(lmfile), "--json",
+                 "--no-progress", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "language model" in summary["system"]
+    assert summary["lm"] == {"path": str(lmfile), "order": 4, "weight": 0.8, "bonus": 0.3}
+    hyps = [u["hyp"] for u in json.loads(out.read_text())["utterances"]]
+    assert main(_transcribe(files, "--beam", "3", "--nbest", "1", "--lm", str(lmfile))) == 0
+    assert hyps == [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()]
+    assert main(["eval", "--manifest", str(files / "test.jsonl"), "--baseline", "pocketsphinx",
+                 "--beam", "2", "--lm", str(lmfile)]) == 2
+    assert "PocketSphinx has its own" in capsys.readouterr().err
