@@ -266,11 +266,17 @@ def _row(key, wer, **kw):
 def test_targets(q80, q80i, expect):
     fp = dict(bytes=1000, fp32_bytes=20000, ratio=20.0)
     rows = [_row("fp32", 0.05), _row("prune80-ptq4", 0.30),
-            _row("qat4-s80", q80, footprint=fp), _row("qat4-s80-int", q80i),
-            _row("pocketsphinx", 0.18)]
+            _row("qat4-s80", q80, footprint=fp, sparsity=0.8, w_bits=4),
+            _row("qat4-s80-int", q80i), _row("pocketsphinx", 0.18)]
     assert [t["status"] for t in accuracy.targets(rows)] == expect
+    assert "1.80 bits per weight" in accuracy.targets(rows)[3]["detail"]
     fp.update(bytes=1001)
     assert accuracy.targets(rows)[3]["status"] == "fail"
+    # PocketSphinx is compared with the model's best decoding
+    rows.append(_row("qat4-s80-beam4-lm", 0.059))
+    t = accuracy.targets(rows)[4]
+    assert t["status"] == "pass"                       # 0.055 or 0.059 <= 0.18 / 3
+    assert ("(greedy)" if q80 < 0.059 else "(beam 4 + LM)") in t["detail"]
     rows[0] = dict(key="fp32", status="not trained", reason=accuracy.NOT_TRAINED)
     assert [t["status"] for t in accuracy.targets(rows)][:2] == ["not measured"] * 2
 
@@ -288,14 +294,28 @@ def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp
     real = accuracy.evaluate_checkpoint
 
     def evaluate(model, entries, **kw):
-        seen.append((kw.get("desc"), type(model).__name__, kw.get("beam", 1)))
+        seen.append((kw.get("desc"), type(model).__name__, kw.get("beam", 1),
+                     kw.get("fusion") is not None))
         return real(model, entries, **kw)
 
+    from model.lm import CharLM
+    lm = tmp_path / "lm.json.gz"
+    CharLM.train(["turn on the light", "call bob"], order=3, weight=0.4, bonus=0.1).save(lm)
     monkeypatch.setattr(accuracy, "evaluate_checkpoint", evaluate)
-    code, result, _ = _run(capsys, corpus, models, tmp_path / "out")
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out", "--lm", str(lm))
     assert code == 0
-    assert seen == [("qat4-s80", "RNNT", 1), ("qat4-s80-int", IntDecoder.__name__, 1),
-                    ("qat4-s80-beam4", "RNNT", 4)]
+    assert seen == [("qat4-s80", "RNNT", 1, False),
+                    ("qat4-s80-int", IntDecoder.__name__, 1, False),
+                    ("qat4-s80-beam4", "RNNT", 4, False), ("qat4-s80-beam4-lm", "RNNT", 4, True)]
+    lm_key = json.loads((tmp_path / "out" / "accuracy" / "qat4-s80-beam4-lm.json").read_text())
+    assert lm_key["key"]["decoding"] == "beam 4 + LM"
+    assert lm_key["key"]["lm"]["weight"] == 0.4 and lm_key["key"]["lm"]["bonus"] == 0.1
+    # without the language model file the row is not measured, and the others stay cached
+    seen.clear()
+    code, again, _ = _run(capsys, corpus, models, tmp_path / "out", "--lm", str(tmp_path / "no"))
+    assert code == 0 and seen == []
+    lm_row = {r["key"]: r for r in again["rows"]}["qat4-s80-beam4-lm"]
+    assert lm_row["status"] == "not measured" and "make lm" in lm_row["reason"]
     rows = {r["key"]: r for r in result["rows"]}
     assert rows["qat4-s80-beam4"]["status"] == "ok"
     keys = {k: json.loads((tmp_path / "out" / "accuracy" / f"{k}.json").read_text())["key"]
