@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 APT_PKGS := iverilog liblz4-dev gtkwave
 
-.PHONY: demo test bench clean setup examples model model-all accuracy fp32-more default-more
+.PHONY: demo test bench clean setup examples model model-all accuracy fp32-more default-more lm
 
 setup: $(STAMP)
 
@@ -99,6 +99,12 @@ model: $(MODELS)/qat4-s80.done
 
 model-all: model $(MODELS)/qat8.done $(MODELS)/qat4.done $(MODELS)/qat4-s50.done \
            $(MODELS)/qat4-s90.done
+
+# The domain character language model fused into the beam search (committed: models/lm.json.gz,
+# ~100 KB), from the training split's transcripts; order, weight and bonus default to
+# model/lm.py's (tuned on the dev split with benchmarks/lm_tune.py).
+lm: $(CORPUS)/corpus.json
+	$(ZS) lm --corpus $(CORPUS) --out models/lm.json.gz
 
 # The README's accuracy table (every variant above, post-training baselines, PocketSphinx).
 accuracy: $(STAMP)

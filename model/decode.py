@@ -186,8 +186,11 @@ def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close):
 
 @torch.no_grad()
 def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
-                     max_symbols: int = MAX_SYMBOLS) -> list[Hypothesis]:
-    """Beam search over one utterance ``feats (T, F)``; the final beam, best first."""
+                     max_symbols: int = MAX_SYMBOLS, fusion=None) -> list[Hypothesis]:
+    """Beam search over one utterance ``feats (T, F)``; the final beam, best first.
+
+    ``fusion``: a :class:`model.lm.Fusion` whose language model re-scores the labels (shallow
+    fusion); the scores then include its terms."""
     if not isinstance(beam, int) or beam < 1:
         raise ValueError(f"beam must be a positive integer, not {beam!r}")
     _check(max_symbols)
@@ -204,7 +207,10 @@ def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
             if not A:
                 break
             lp = torch.log_softmax(model.join(enc[t][None], torch.stack([h.pred for h in A])), -1)
-            B, grow = beam_step(A, B, lp.to(torch.float64).tolist(), beam=beam, blank=blank,
+            lp = lp.to(torch.float64).tolist()
+            if fusion is not None:
+                fusion.adjust(lp, A, blank)
+            B, grow = beam_step(A, B, lp, beam=beam, blank=blank,
                                 extend=r < max_symbols,
                                 close=lambda h, score, t=t: Hypothesis(
                                     h.tokens, score, h.pred, h.state, (h.link, t, blank)))
@@ -219,11 +225,13 @@ def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
             else:
                 A = []
         beam_hyps = B
+    if fusion is not None:
+        return fusion.finish(beam_hyps)
     return sorted(beam_hyps, key=lambda h: -h.score)
 
 
 def beam_search(model, feats: torch.Tensor, *, beam: int = 4, nbest: int = 4,
-                max_symbols: int = MAX_SYMBOLS) -> list[tuple[str, float]]:
+                max_symbols: int = MAX_SYMBOLS, fusion=None) -> list[tuple[str, float]]:
     """Beam search over one utterance.
 
     Parameters
@@ -236,13 +244,16 @@ def beam_search(model, feats: torch.Tensor, *, beam: int = 4, nbest: int = 4,
         Hypotheses returned, ``1 <= nbest <= beam``.
     max_symbols : int
         Labels per frame at most.
+    fusion : model.lm.Fusion, optional
+        A domain language model fused into the search's scores (shallow fusion).
 
     Returns
     -------
     list of (str, float)
-        Up to ``nbest`` distinct texts with their log-likelihood scores, best first.
+        Up to ``nbest`` distinct texts with their log-likelihood scores (with ``fusion``, plus
+        its terms), best first.
     """
     if not isinstance(nbest, int) or not 1 <= nbest <= max(1, beam if isinstance(beam, int) else 1):
         raise ValueError(f"nbest must be between 1 and beam ({beam}), not {nbest!r}")
-    hyps = beam_search_hyps(model, feats, beam=beam, max_symbols=max_symbols)
+    hyps = beam_search_hyps(model, feats, beam=beam, max_symbols=max_symbols, fusion=fusion)
     return [(h.text, h.score) for h in hyps[:nbest]]

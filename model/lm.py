@@ -57,15 +57,18 @@ from pathlib import Path
 
 from .text import BLANK, VOCAB, encode, is_normalized
 
-__all__ = ["CharLM", "Fusion", "LMError", "FORMAT", "VERSION", "BOUNDARY"]
+__all__ = ["CharLM", "Fusion", "LMError", "FORMAT", "VERSION", "BOUNDARY", "DEFAULT_ORDER",
+           "DEFAULT_WEIGHT", "DEFAULT_BONUS"]
 
 FORMAT = "zeroskip-charlm"
 VERSION = 1
 #: Index of the sentence boundary (start as context, end as prediction): the blank's index.
 BOUNDARY = BLANK
-#: Fusion parameters recorded in a model by default (tuned on the dev split: see the README).
-DEFAULT_WEIGHT = 0.5
-DEFAULT_BONUS = 0.5
+#: Order, and fusion parameters recorded in a model, by default: tuned on 400 dev utterances
+#: with the shipped default model (``benchmarks/lm_tune.py``; figures in the README).
+DEFAULT_ORDER = 5
+DEFAULT_WEIGHT = 0.2
+DEFAULT_BONUS = 0.2
 _SPELL = ["#"] + VOCAB[1:]
 _UNSPELL = {ch: i for i, ch in enumerate(_SPELL)}
 
@@ -107,7 +110,7 @@ class CharLM:
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
-    def train(cls, texts: Iterable[str], *, order: int = 7, discount: float = 0.75,
+    def train(cls, texts: Iterable[str], *, order: int = DEFAULT_ORDER, discount: float = 0.75,
               weight: float = DEFAULT_WEIGHT, bonus: float = DEFAULT_BONUS) -> CharLM:
         """Count the ``order``-grams of normalized transcripts ``texts``; ``weight`` and
         ``bonus`` are the fusion parameters recorded with the model (:meth:`fusion`)."""

@@ -27,7 +27,11 @@ unseen."""
 _EPILOG = """\
 examples:
   zeroskip lm --corpus build/corpus/main --out models/lm.json.gz
-  zeroskip lm --corpus build/corpus/main --order 9 --out build/lm9.json.gz --json
+  zeroskip lm --corpus build/corpus/main --order 7 --weight 0.3 --out build/lm7.json.gz --json
+
+Fusion's defaults (order, weight, bonus) were tuned on the dev split with
+benchmarks/lm_tune.py; --lm-weight/--lm-bonus of the decoding commands override the
+weight and bonus a model file records.
 """
 
 
@@ -39,8 +43,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True, metavar="DIR",
                    help="a corpus directory (its train.jsonl is read)")
     p.add_argument("--out", required=True, metavar="FILE", help="the model to write (.json.gz)")
-    p.add_argument("--order", type=_positive, default=7, metavar="N",
-                   help="n-gram order in characters (default 7)")
+    p.add_argument("--order", type=_positive, default=None, metavar="N",
+                   help="n-gram order in characters (default: model.lm.DEFAULT_ORDER)")
     p.add_argument("--weight", type=float, default=None, metavar="W",
                    help="fusion weight recorded in the model, used unless --lm-weight overrides "
                         "it (default: model.lm.DEFAULT_WEIGHT)")
@@ -100,11 +104,11 @@ def load_fusion(args, *, default_model: bool):
 def run(args: argparse.Namespace) -> int:
     """Handle ``zeroskip lm``; returns the exit status."""
     from model.corpus import CorpusError, read_manifest
-    from model.lm import DEFAULT_BONUS, DEFAULT_WEIGHT, CharLM, LMError
+    from model.lm import DEFAULT_BONUS, DEFAULT_ORDER, DEFAULT_WEIGHT, CharLM, LMError
     train = Path(args.corpus) / "train.jsonl"
     try:
         texts = [e["text"] for e in read_manifest(train)]
-        lm = CharLM.train(texts, order=args.order,
+        lm = CharLM.train(texts, order=DEFAULT_ORDER if args.order is None else args.order,
                           weight=DEFAULT_WEIGHT if args.weight is None else args.weight,
                           bonus=DEFAULT_BONUS if args.bonus is None else args.bonus)
     except (CorpusError, FileNotFoundError) as e:
