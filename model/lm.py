@@ -66,9 +66,9 @@ VERSION = 1
 BOUNDARY = BLANK
 #: Order, and fusion parameters recorded in a model, by default: tuned on 400 dev utterances
 #: with the shipped default model (``benchmarks/lm_tune.py``; figures in the README).
-DEFAULT_ORDER = 5
-DEFAULT_WEIGHT = 0.2
-DEFAULT_BONUS = 0.2
+DEFAULT_ORDER = 7
+DEFAULT_WEIGHT = 0.3
+DEFAULT_BONUS = 0.6
 _SPELL = ["#"] + VOCAB[1:]
 _UNSPELL = {ch: i for i, ch in enumerate(_SPELL)}
 
