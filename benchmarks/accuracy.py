@@ -22,6 +22,7 @@ those whose template was held out of training, CER):
 * ``qat4-s80-beam4-lm``: beam 4 with the domain character language model (``--lm``, default
   ``models/lm.json.gz``, :mod:`model.lm`) fused in, as ``zeroskip transcribe`` decodes; the
   model file's SHA-256 and fusion weights are part of the row's cache key;
+* ``qat4-s80-beam8-lm``: the same with beam 8 (``zeroskip transcribe --beam 8``; ~2x the time);
 * ``pocketsphinx``: :class:`model.baseline.PocketSphinxBaseline` with the trigram LM built from
   the texts of ``train.jsonl`` next to the manifest (as ``zeroskip eval --baseline`` does).
 
@@ -168,6 +169,8 @@ ROWS = (
         "qat4-s80.ckpt", 4, beam=4),
     Row("qat4-s80-beam4-lm", "QAT 4-bit + gradual pruning 80 %, beam 4 + domain character LM "
         "(as `zeroskip transcribe`)", "qat4-s80.ckpt", 4, beam=4, lm=True),
+    Row("qat4-s80-beam8-lm", "QAT 4-bit + gradual pruning 80 %, beam 8 + domain character LM",
+        "qat4-s80.ckpt", 4, beam=8, lm=True),
     Row("pocketsphinx", "PocketSphinx en-us + domain trigram LM", None),
 )
 
@@ -357,7 +360,8 @@ def targets(rows: list[dict]) -> list[dict]:
         lambda: q80["footprint"]["bytes"] * 20 <= q80["footprint"]["fp32_bytes"],
         lambda: f"{_size(q80['footprint']['bytes'])} of {_size(q80['footprint']['fp32_bytes'])}"
                 f" ({q80['footprint']['ratio']:.1f}x smaller); {_bitmap_bound(q80)}")
-    decoded = [r for r in (q80, _find(rows, "qat4-s80-beam4"), _find(rows, "qat4-s80-beam4-lm"))
+    decoded = [r for r in (q80, *(_find(rows, f"qat4-s80-{d}")
+                                  for d in ("beam4", "beam4-lm", "beam8-lm")))
                if r is not None]
     best = min(decoded, key=lambda r: r["wer"]) if decoded else None
     add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's (its best decoding)", [best, ps],
@@ -433,6 +437,8 @@ def _command(args) -> str:
         parts.append("--skip-pocketsphinx")
     if args.lm != DEFAULT_LM:
         parts += ["--lm", args.lm]
+    if args.rows:
+        parts += ["--rows", ",".join(sorted(args.rows))]
     return shlex.join(parts)
 
 
@@ -509,6 +515,9 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
             rows.append(dict(base, status="ok", cached=True, **result))
             log(f"{row.key}: cached ({cache})")
             continue
+        if args.rows and row.key not in args.rows:
+            rows.append(dict(base, status="not measured", reason="not selected (--rows)"))
+            continue
         t0 = time.perf_counter()
         if row.checkpoint is None:
             report = pocketsphinx_report(entries, train_manifest=train,
@@ -544,6 +553,16 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     return result
 
 
+def _row_keys(text: str) -> set[str]:
+    keys = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = sorted(keys - {r.key for r in ROWS})
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(
+            f"unknown row(s) {', '.join(unknown) or repr(text)}; rows: "
+            + ", ".join(r.key for r in ROWS))
+    return keys
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -564,6 +583,9 @@ def parser() -> argparse.ArgumentParser:
                     help="no progress bars")
     ap.add_argument("--skip-pocketsphinx", action="store_true",
                     help="leave out the (slow) PocketSphinx row")
+    ap.add_argument("--rows", type=_row_keys, default=None, metavar="KEY,...",
+                    help="compute only these rows (the others come from the cache when it "
+                         "holds them, else are 'not measured')")
     ap.add_argument("--lm", default=DEFAULT_LM, metavar="FILE",
                     help=f"language model of the '+ LM' rows (default {DEFAULT_LM})")
     ap.add_argument("--threads", type=positive_int, default=None, metavar="N",

@@ -306,7 +306,8 @@ def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp
     assert code == 0
     assert seen == [("qat4-s80", "RNNT", 1, False),
                     ("qat4-s80-int", IntDecoder.__name__, 1, False),
-                    ("qat4-s80-beam4", "RNNT", 4, False), ("qat4-s80-beam4-lm", "RNNT", 4, True)]
+                    ("qat4-s80-beam4", "RNNT", 4, False), ("qat4-s80-beam4-lm", "RNNT", 4, True),
+                    ("qat4-s80-beam8-lm", "RNNT", 8, True)]
     lm_key = json.loads((tmp_path / "out" / "accuracy" / "qat4-s80-beam4-lm.json").read_text())
     assert lm_key["key"]["decoding"] == "beam 4 + LM"
     assert lm_key["key"]["lm"]["weight"] == 0.4 and lm_key["key"]["lm"]["bonus"] == 0.1
@@ -325,3 +326,22 @@ def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp
     assert rows["qat4-s80-int"]["footprint"] == rows["qat4-s80"]["footprint"]
     t = [t for t in result["targets"] if "integer reference" in t["name"]]
     assert len(t) == 1 and t[0]["status"] in ("pass", "fail")
+
+
+def test_rows_selects_what_is_computed(corpus, checkpoints, tmp_path, capsys, counted):
+    """``--rows`` computes only the named rows; the others come from the cache or are 'not
+    measured'; an unknown row is a usage error."""
+    code, result, _ = _run(capsys, corpus, checkpoints, tmp_path / "out", "--rows", "fp32,ptq8")
+    assert code == 0
+    assert sorted(c for c in counted) == ["fp32", "ptq8"]
+    rows = {r["key"]: r for r in result["rows"]}
+    assert rows["fp32"]["status"] == rows["ptq8"]["status"] == "ok"
+    assert rows["ptq4"]["status"] == "not measured"
+    assert "--rows fp32,ptq8" in result["command"]
+    counted.clear()
+    code, result, _ = _run(capsys, corpus, checkpoints, tmp_path / "out", "--rows", "ptq4")
+    rows = {r["key"]: r for r in result["rows"]}
+    assert counted == ["ptq4"] and rows["fp32"]["cached"] is True
+    with pytest.raises(SystemExit):
+        accuracy.main(["--rows", "nonsense"])
+    assert "unknown row(s) nonsense" in capsys.readouterr().err
