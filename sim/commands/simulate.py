@@ -73,9 +73,12 @@ Decisions
   at the end.
 * **The functional backend's cycles are an analytical estimate** (:mod:`sim.functional`):
   said in the text output, ``"cycle_accurate": false`` in JSON.
-* **Defaults**: ``--hw default``, ``--beam 4`` and ``--nbest min(beam, 4)`` (as
-  ``transcribe``, so that both commands give the same n-best with their defaults),
-  ``--simulator functional`` (the one that runs the RNN-T today; name the others).
+* **Defaults**: ``--hw default``, ``--beam 4`` and ``--nbest min(beam, 4)`` and, with the
+  shipped model, the domain language model ``models/lm.json.gz`` fused into the beam search
+  on the host (all as ``transcribe``, so that both commands give the same n-best with their
+  defaults; ``--no-lm`` turns it off), ``--simulator functional`` (the one that runs the RNN-T
+  today; name the others). The language model changes which hypotheses the host asks the
+  accelerator to extend, never a value the accelerator computes.
 * **Exit status**: 0; 1 on a mismatch (the message names frame, program, instruction, tensor,
   element and both values) or a transcript that differs from ``transcribe --int``; 2 on a
   usage or setup error (one line: audio, checkpoint, configuration, a model that does not

@@ -29,6 +29,11 @@ Transcribe audio files with the RNN-T speech model: 16 kHz log-mel features (int
 accelerator receives them), the streaming encoder, then beam search (greedy with --beam 1).
 Audio: WAV or FLAC at any sample rate (resampled to 16 kHz), stereo mixed down.
 
+The beam search of the shipped default model fuses the domain character language model
+models/lm.json.gz (model/lm.py; `make lm`): a hypothesis scores its RNN-T log-likelihood plus
+the LM's weighted log-probability and a bonus per character. --no-lm decodes without it,
+--lm FILE uses another (with any model); greedy decoding (--beam 1) never uses one.
+
 With --int the integer reference (model/intref.py) computes every network output instead of
 PyTorch's float model: int8 activations, 4/8-bit weights, int32 accumulators, requantization by
 multiplier and shift, sigmoid/tanh lookup tables and an int16 LSTM cell, exactly the arithmetic
@@ -41,6 +46,7 @@ examples:
   zeroskip transcribe --json --nbest 3 examples/01.wav
   zeroskip transcribe --model build/models/fp32.ckpt --beam 1 speech.flac
   zeroskip transcribe --int --beam 1 examples/01-weather.wav
+  zeroskip transcribe --no-lm --beam 8 examples/02-question.wav
 """
 
 
@@ -74,8 +80,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "arithmetic, model/intref.py) instead of the float PyTorch model; needs "
                         "a quantized (4- or 8-bit) checkpoint")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object per line: audio, text, nbest [{text, score}], "
-                        "duration, seconds")
+                   help="one JSON object per line: audio, text, nbest [{text, score}], lm "
+                        "(order, weight, bonus, or null), duration, seconds")
     p.set_defaults(handler=run)
     return p
 
@@ -124,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         _err(str(e))
         return 2
 
+    lm_info = None if fusion is None else {"order": fusion.lm.order, "weight": fusion.weight,
+                                           "bonus": fusion.bonus}
     failed = 0
     for name in args.audio:
         t0 = time.perf_counter()
@@ -147,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"audio": name, "text": text,
                               "nbest": [{"text": t, "score": s} for t, s in hyps],
+                              "lm": lm_info,
                               "duration": len(audio) / 16000, "seconds": seconds}), flush=True)
         else:
             print(f"{name}: {text}", flush=True)

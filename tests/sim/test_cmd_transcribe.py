@@ -205,6 +205,7 @@ def test_transcribe_with_a_language_model(files, lmfile, capsys):
     zero = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [z["nbest"] for z in zero] == [p["nbest"] for p in plain]
     assert [f["nbest"] for f in fused] != [p["nbest"] for p in plain]
+    assert fused[0]["lm"] == {"order": 4, "weight": 0.8, "bonus": 0.3} and plain[0]["lm"] is None
     for f in fused:
         scores = [h["score"] for h in f["nbest"]]
         assert scores == sorted(scores, reverse=True)
