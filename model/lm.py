@@ -108,6 +108,11 @@ class CharLM:
         self._counts = counts
         self._memo: dict[tuple, list[float]] = {}
 
+    def __reduce__(self):
+        # Pickled (into a simulator process) as its n-grams; the tables are rebuilt there.
+        return (_rebuild, (self.ngrams, self.order, self.discount, self.sentences, self.weight,
+                           self.bonus))
+
     # -- building -------------------------------------------------------------------------------
     @classmethod
     def train(cls, texts: Iterable[str], *, order: int = DEFAULT_ORDER, discount: float = 0.75,
@@ -235,6 +240,11 @@ class CharLM:
             if isinstance(e, LMError):
                 raise LMError(f"{path}: {e}") from None
             raise LMError(f"{path}: malformed language model ({type(e).__name__}: {e})") from None
+
+
+def _rebuild(ngrams, order, discount, sentences, weight, bonus) -> CharLM:
+    return CharLM(ngrams, order=order, discount=discount, sentences=sentences, weight=weight,
+                  bonus=bonus)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,11 @@ def test_save_load_round_trip(tmp_path):
     assert (back.order, back.discount, back.sentences) == (5, 0.6, len(TEXTS))
     for text in TEXTS + ["zq"]:
         assert back.score(text) == lm.score(text)
+    # pickled (into a simulator process) with its weights, without its memo
+    import pickle
+    f = pickle.loads(pickle.dumps(lm.fusion(0.25, 0.5)))
+    assert (f.weight, f.bonus, f.lm.order, f.lm.discount) == (0.25, 0.5, 5, 0.6)
+    assert [f.lm.score(t) for t in TEXTS] == [lm.score(t) for t in TEXTS]
 
 
 def _write(path, obj):
