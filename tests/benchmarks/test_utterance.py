@@ -47,6 +47,8 @@ def test_table_targets_cache_and_readme(setup, capsys, monkeypatch):
     r = json.loads(capsys.readouterr().out)
     (u,) = r["utterances"]
     assert u["bit_exact"] and u["transcript_equals_int"] and u["frames"] > 1
+    # the shipped language model, as `zeroskip simulate` uses it with a beam
+    assert (r["lm"] is not None) == (ROOT / "models" / "lm.json.gz").exists()
     assert r["compare"][0]["frames"] == 1 and r["compare"][0]["cycles"] < u["cycles"]
     names = [t["target"] for t in r["targets"]]
     assert len(names) == 6 and r["targets"][0]["pass"] is True
@@ -83,6 +85,7 @@ def test_cycle_mismatch_between_simulators_fails_its_target():
     (("--model", "/nonexistent/x.ckpt"), "does not exist"),
     (("--simulators", "verilator,quartus"), "choose from"),
     (("--hw", "/nonexistent/hw.json"), "--hw"),
+    (("--lm", "/nonexistent/lm.json.gz"), "language model /nonexistent/lm.json.gz does not exist"),
 ])
 def test_errors_are_one_line_exit_2(setup, capsys, extra, match):
     d = setup
