@@ -65,7 +65,7 @@ VERSION = 1
 #: Index of the sentence boundary (start as context, end as prediction): the blank's index.
 BOUNDARY = BLANK
 #: Order, and fusion parameters recorded in a model, by default: tuned on 400 dev utterances
-#: with the shipped default model (``benchmarks/lm_tune.py``; figures in the README).
+#: with the previous default model (``benchmarks/lm_tune.py``; figures in the README).
 DEFAULT_ORDER = 7
 DEFAULT_WEIGHT = 0.3
 DEFAULT_BONUS = 0.6
