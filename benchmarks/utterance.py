@@ -43,11 +43,11 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.readme_block import BlockError, check_block, update_block  # noqa: E402
 from model.checkpoint import atomic_write  # noqa: E402
+from model.lm import describe  # noqa: E402
 from sim.argtypes import positive_int  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "models/default.ckpt"
-DEFAULT_LM = "models/lm.json.gz"
 DEFAULT_SIMULATORS = "verilator,icarus,amaranth"
 CACHE_VERSION = 1
 #: The issue's targets.
@@ -161,10 +161,8 @@ def markdown(result: dict) -> str:
     utts, cmp_, tg = result["utterances"], result["compare"], result["targets"]
     lines = [f"Model: {result['model_label']}; hardware `{result['hw']}` "
              f"(config {result['config_digest']}, {result['clock_hz'] / 1e6:g} MHz); beam "
-             f"{result['beam']}"
-             + (f" + language model (order {result['lm']['order']}, weight "
-                f"{result['lm']['weight']:g}, bonus {result['lm']['bonus']:g})"
-                if result.get("lm") else "") + f". Command: `{result['command']}`", "",
+             f"{result['beam']}" + (f" + {describe(result['lm'])}" if result.get("lm") else "")
+             + f". Command: `{result['command']}`", "",
              "| utterance | s | frames | bit-exact | = `--int` | cycles | RTF | efficiency | "
              "sim cycles/s | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for u in utts:
@@ -249,16 +247,15 @@ def run(args, *, log=lambda msg: None) -> dict:
     except CheckpointError as e:
         raise BenchError(str(e)) from None
     files = _examples(Path(args.examples), args.limit)
-    fusion, lm_key = None, None
-    lm_path = None if args.no_lm or args.beam < 2 else Path(args.lm or DEFAULT_LM)
-    if lm_path is not None and (args.lm or lm_path.exists()):
-        from model.lm import CharLM, LMError
-        try:
-            fusion = CharLM.load(lm_path).fusion()
-        except LMError as e:
-            raise BenchError(str(e)) from None
-        lm_key = dict(sha256=_sha256_bytes(lm_path.read_bytes()), weight=fusion.weight,
-                      bonus=fusion.bonus)
+    from model.lm import LMError
+    from sim.commands.lm import load_fusion
+    try:                                    # as `zeroskip simulate` decodes
+        fusion = load_fusion(args, default_model=True)
+    except LMError as e:
+        raise BenchError(str(e)) from None
+    lm_key = None if fusion is None else dict(
+        sha256=_sha256_bytes(fusion.lm.path.read_bytes()), weight=fusion.weight,
+        bonus=fusion.bonus)
     model_sha = _sha256_bytes(model.read_bytes())
     src = sources_hash()
     cache = out / "utterance"
@@ -285,8 +282,8 @@ def run(args, *, log=lambda msg: None) -> dict:
             compare.append(one(files[0], s, args.compare_frames))
     result = {"model": str(model), "model_label": label, "hw": args.hw,
               "config_digest": cfg.digest, "clock_hz": cfg.clock_hz, "beam": args.beam,
-              "lm": None if fusion is None else dict(lm_key, path=str(lm_path),
-                                                     order=fusion.lm.order),
+              "lm": None if fusion is None else dict(lm_key, path=str(fusion.lm.path),
+                                                     **fusion.info),
               "command": _command(args), "utterances": utts, "compare": compare,
               "targets": targets(utts, compare)}
     md = markdown(result)
@@ -313,7 +310,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--beam", type=positive_int, default=4, metavar="N")
     ap.add_argument("--lm", default=None, metavar="FILE",
                     help=f"language model fused into the beam search, as `zeroskip simulate` "
-                         f"does (default {DEFAULT_LM} when it exists and --beam > 1)")
+                         f"does (default models/lm.json.gz when it exists and --beam > 1)")
     ap.add_argument("--no-lm", action="store_true", help="decode without a language model")
     ap.add_argument("--compare-frames", type=int, default=2, metavar="N",
                     help="frames of the first example run on every simulator (0: skip part 2)")

@@ -41,7 +41,7 @@ import torch
 from .text import decode as decode_ids
 
 __all__ = ["MAX_SYMBOLS", "greedy", "greedy_batch", "greedy_ids", "beam_search",
-           "beam_search_hyps", "beam_step", "Hypothesis"]
+           "beam_search_hyps", "beam_step", "final_beam", "Hypothesis"]
 
 #: Default maximum labels emitted per encoder frame.
 MAX_SYMBOLS = 4
@@ -152,7 +152,7 @@ class Hypothesis:
         return decode_ids(self.tokens)
 
 
-def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close):
+def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close, fusion=None):
     """One expansion round of the beam search (shared by every implementation of it).
 
     ``A``: the hypotheses still open in this frame, ``lp[a]`` the log-probabilities (a list per
@@ -161,9 +161,14 @@ def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close):
     (built by ``close(hyp, score)``, each token sequence kept once) or, with ``extend``, a
     non-blank symbol ``k`` extending ``A[a]``. Ties keep candidate order (a stable sort).
 
+    With ``fusion`` (a :class:`model.lm.Fusion`) its language model's terms are added to the
+    labels' log-probabilities first (``lp`` is changed in place).
+
     Returns ``(B, grow)``: the closed hypotheses, and ``(score, hyp, k)`` for every extension
     the caller must run the prediction network for.
     """
+    if fusion is not None:
+        fusion.adjust(lp, A, blank)
     pool = [(h.score, 0, h, None) for h in B]               # (score, kind, hyp, label)
     for a, h in enumerate(A):
         pool.append((h.score + lp[a][blank], 1, h, blank))
@@ -182,6 +187,13 @@ def beam_step(A, B, lp, *, beam: int, blank: int, extend: bool, close):
         seen.add(h.tokens)
         closed.append(h if kind == 0 else close(h, score))
     return closed, grow
+
+
+def final_beam(hyps, fusion=None) -> list:
+    """The search's last beam, best first (with ``fusion``, after its end-of-sentence term)."""
+    if fusion is not None:
+        return fusion.finish(hyps)
+    return sorted(hyps, key=lambda h: -h.score)
 
 
 @torch.no_grad()
@@ -207,11 +219,8 @@ def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
             if not A:
                 break
             lp = torch.log_softmax(model.join(enc[t][None], torch.stack([h.pred for h in A])), -1)
-            lp = lp.to(torch.float64).tolist()
-            if fusion is not None:
-                fusion.adjust(lp, A, blank)
-            B, grow = beam_step(A, B, lp, beam=beam, blank=blank,
-                                extend=r < max_symbols,
+            B, grow = beam_step(A, B, lp.to(torch.float64).tolist(), beam=beam, blank=blank,
+                                extend=r < max_symbols, fusion=fusion,
                                 close=lambda h, score, t=t: Hypothesis(
                                     h.tokens, score, h.pred, h.state, (h.link, t, blank)))
             if grow:
@@ -225,9 +234,7 @@ def beam_search_hyps(model, feats: torch.Tensor, *, beam: int = 4,
             else:
                 A = []
         beam_hyps = B
-    if fusion is not None:
-        return fusion.finish(beam_hyps)
-    return sorted(beam_hyps, key=lambda h: -h.score)
+    return final_beam(beam_hyps, fusion)
 
 
 def beam_search(model, feats: torch.Tensor, *, beam: int = 4, nbest: int = 4,

@@ -58,7 +58,7 @@ from pathlib import Path
 from .text import BLANK, VOCAB, encode, is_normalized
 
 __all__ = ["CharLM", "Fusion", "LMError", "FORMAT", "VERSION", "BOUNDARY", "DEFAULT_ORDER",
-           "DEFAULT_WEIGHT", "DEFAULT_BONUS"]
+           "DEFAULT_WEIGHT", "DEFAULT_BONUS", "describe"]
 
 FORMAT = "zeroskip-charlm"
 VERSION = 1
@@ -91,8 +91,9 @@ class CharLM:
         if not 0.0 < discount < 1.0:
             raise LMError(f"discount must be between 0 and 1 (exclusive), not {discount!r}")
         self.order, self.discount, self.sentences = order, float(discount), sentences
-        Fusion(self, weight, bonus)                 # validates them
+        _check_fusion(weight, bonus)
         self.weight, self.bonus = float(weight), float(bonus)
+        self.path: Path | None = None               # the file it was loaded from
         self.ngrams = dict(ngrams)
         # counts[k][context] = {symbol: count} for k = 1..order (context of length k - 1).
         counts = [None] + [defaultdict(dict) for _ in range(order)]
@@ -233,13 +234,27 @@ class CharLM:
             ngrams = {}
             for s, c in obj["ngrams"].items():
                 ngrams[tuple(_UNSPELL[ch] for ch in s)] = c
-            return cls(ngrams, order=order, discount=obj["discount"],
-                       sentences=obj.get("sentences", 0), weight=obj["weight"],
-                       bonus=obj["bonus"])
-        except (KeyError, TypeError, AttributeError, LMError) as e:
-            if isinstance(e, LMError):
-                raise LMError(f"{path}: {e}") from None
+            lm = cls(ngrams, order=order, discount=obj["discount"],
+                     sentences=obj.get("sentences", 0), weight=obj["weight"], bonus=obj["bonus"])
+        except LMError as e:
+            raise LMError(f"{path}: {e}") from None
+        except (KeyError, TypeError, AttributeError) as e:
             raise LMError(f"{path}: malformed language model ({type(e).__name__}: {e})") from None
+        lm.path = path
+        return lm
+
+
+def _check_fusion(weight, bonus) -> None:
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+        raise LMError(f"language model weight must be a finite number >= 0, not {weight!r}")
+    if not (isinstance(bonus, (int, float)) and math.isfinite(bonus)):
+        raise LMError(f"label bonus must be a finite number, not {bonus!r}")
+
+
+def describe(info: dict) -> str:
+    """``"language model (order 7, weight 0.3, bonus 0.6)"`` for a :attr:`Fusion.info` dict."""
+    return (f"language model (order {info['order']}, weight {info['weight']:g}, bonus "
+            f"{info['bonus']:g})")
 
 
 def _rebuild(ngrams, order, discount, sentences, weight, bonus) -> CharLM:
@@ -256,12 +271,12 @@ class Fusion:
     bonus: float = 0.0
 
     def __post_init__(self):
-        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight)
-                and self.weight >= 0):
-            raise LMError(f"language model weight must be a finite number >= 0, not "
-                          f"{self.weight!r}")
-        if not (isinstance(self.bonus, (int, float)) and math.isfinite(self.bonus)):
-            raise LMError(f"label bonus must be a finite number, not {self.bonus!r}")
+        _check_fusion(self.weight, self.bonus)
+
+    @property
+    def info(self) -> dict:
+        """``order``, ``weight`` and ``bonus``: what reports record of it (:func:`describe`)."""
+        return {"order": self.lm.order, "weight": self.weight, "bonus": self.bonus}
 
     def adjust(self, lp: list[list[float]], hyps, blank: int) -> None:
         """Add the language model's terms to ``lp[a][k]``, the log-probability of hypothesis

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.decode import MAX_SYMBOLS, beam_step
+from model.decode import MAX_SYMBOLS, beam_step, final_beam
 from model.text import decode as decode_ids
 from rtl import isa
 from rtl.memfmt import ImageError
@@ -489,9 +489,8 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int,
                 await _restore(s, h.hw, ("PRED",), resident)
                 logits.append(await _joint(s, ref, h.ref[0] if h.ref else None))
             lp = _log_softmax(s.c, logits).to(torch.float64).tolist()
-            if fusion is not None:
-                fusion.adjust(lp, A, blank)
             B, grow = beam_step(A, B, lp, beam=beam, blank=blank, extend=r < max_symbols,
+                                fusion=fusion,
                                 close=lambda h, score, t=t: _Hyp(
                                     h.tokens, score, h.hw, h.ref, (h.link, t, blank)))
             A = []
@@ -501,6 +500,4 @@ async def _beam(s: _Session, ref, ref0, hw0, x, beam: int, max_symbols: int,
                 resident.update(hw1)
                 A.append(_Hyp(h.tokens + (k,), score, hw1, ref1, (h.link, t, k)))
         beam_hyps = B
-    if fusion is not None:
-        return fusion.finish(beam_hyps)
-    return sorted(beam_hyps, key=lambda h: -h.score)
+    return final_beam(beam_hyps, fusion)

@@ -172,10 +172,9 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate_checkpoint(model, entries, beam=args.beam, progress=args.progress,
                                      train_templates=train_templates, fusion=fusion)
         if fusion is not None:
-            system += (f" + language model {args.lm} (weight {fusion.weight:g}, bonus "
-                       f"{fusion.bonus:g})")
-            report["lm"] = {"path": str(args.lm), "order": fusion.lm.order,
-                            "weight": fusion.weight, "bonus": fusion.bonus}
+            from model.lm import describe
+            system += f" + {describe(fusion.info)} {args.lm}"
+            report["lm"] = {"path": str(args.lm), **fusion.info}
         report["system"] = system
     report["manifest"] = str(manifest)
     if args.out:

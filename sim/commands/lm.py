@@ -94,11 +94,13 @@ def load_fusion(args, *, default_model: bool):
             and args.beam >= 2 and DEFAULT_LM.exists():
         path = DEFAULT_LM
     if path is None:
-        if args.lm_weight is not None or args.lm_bonus is not None:
+        if getattr(args, "lm_weight", None) is not None \
+                or getattr(args, "lm_bonus", None) is not None:
             raise LMError("--lm-weight/--lm-bonus given, but no language model is used (it "
                           "needs --lm FILE, or the shipped default model with --beam 2 or more)")
         return None
-    return CharLM.load(path).fusion(args.lm_weight, args.lm_bonus)
+    return CharLM.load(path).fusion(getattr(args, "lm_weight", None),
+                                    getattr(args, "lm_bonus", None))
 
 
 def run(args: argparse.Namespace) -> int:

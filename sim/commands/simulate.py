@@ -461,8 +461,7 @@ def simulate(audio, *, model=None, hw="default", simulator: str = "functional", 
         "config_digest": cfg.digest,
         "residency": dict(crnnt.residency),
         "beam": beam,
-        "lm": None if fusion is None else {"order": fusion.lm.order, "weight": fusion.weight,
-                                           "bonus": fusion.bonus},
+        "lm": None if fusion is None else fusion.info,
         "frames": T,
         "frames_in_audio": T_audio,
         "audio_seconds": audio_seconds,
@@ -592,8 +591,8 @@ def _print(r: dict) -> None:
     else:
         est = ""
     print(f"simulator  {r['simulator']}{est}")
-    lm = (f", language model (order {r['lm']['order']}, weight {r['lm']['weight']:g}, bonus "
-          f"{r['lm']['bonus']:g})" if r.get("lm") else "")
+    from model.lm import describe
+    lm = f", {describe(r['lm'])}" if r.get("lm") else ""
     print(f"audio      {r['audio_seconds']:.2f} s, {r['frames']} frames, beam {r['beam']}{lm}")
     print(f"cycles     {_n(r['cycles'])} ({_n(round(r['cycles_per_frame']))} per frame); "
           f"real-time factor {r['rtf']:.4f} at {r['clock_hz'] / 1e6:g} MHz "

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 from ..argtypes import positive_int as _positive
+from .lm import LM_BY_DEFAULT, add_lm_arguments, load_fusion
 
 __all__ = ["register", "run", "DEFAULT_MODEL", "resolve_model"]
 
@@ -73,7 +74,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--nbest", type=_positive, default=None, metavar="N",
                    help="hypotheses to list, at most the beam width (default: all the beam's, "
                         "up to 4)")
-    from .lm import LM_BY_DEFAULT, add_lm_arguments
     add_lm_arguments(p, default_on=LM_BY_DEFAULT)
     p.add_argument("--int", dest="integer", action="store_true",
                    help="run the integer reference (the accelerator's exact int8/int16/int32 "
@@ -122,16 +122,13 @@ def run(args: argparse.Namespace) -> int:
             _err(f"--int: {path}: {e}")
             return 2
     from model.lm import LMError
-
-    from .lm import load_fusion
     try:
         fusion = load_fusion(args, default_model=args.model is None)
     except LMError as e:
         _err(str(e))
         return 2
 
-    lm_info = None if fusion is None else {"order": fusion.lm.order, "weight": fusion.weight,
-                                           "bonus": fusion.bonus}
+    lm_info = None if fusion is None else fusion.info
     failed = 0
     for name in args.audio:
         t0 = time.perf_counter()
