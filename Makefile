@@ -112,6 +112,7 @@ accuracy: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/matvec.py
+	$(PY) benchmarks/ceiling.py
 	$(PY) benchmarks/utterance.py $$([ -f models/default.ckpt ] || echo --random-model)
 
 clean:
