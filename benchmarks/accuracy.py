@@ -236,13 +236,15 @@ def row_key(row: Row, *, checkpoints: dict, manifest: dict, utterances: int,
 
 
 def _read_cache(path: Path, key: dict) -> dict | None:
+    """The cached ``{key, result, utterances}`` of a row, if its key is ``key``."""
     try:
         cached = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(cached, dict) or cached.get("key") != key or "result" not in cached:
+    if (not isinstance(cached, dict) or cached.get("key") != key or "result" not in cached
+            or not isinstance(cached.get("utterances"), list)):
         return None
-    return cached["result"]
+    return cached
 
 
 def _write_json(path: Path, obj) -> None:
@@ -375,6 +377,52 @@ def targets(rows: list[dict]) -> list[dict]:
     return out
 
 
+#: Systems (row keys) of the WER-by-condition table, with their column headings.
+CONDITION_COLUMNS = (("fp32", "fp32"), ("qat4-s80", "4-bit, 80 % sparse"),
+                     ("qat4-s80-beam8-lm", "4-bit, 80 %, beam 8 + LM"),
+                     ("pocketsphinx", "PocketSphinx"))
+#: Manifest fields of the WER-by-condition table (``model.evaluate.parse_group_spec``).
+CONDITION_SPECS = ("heldout", "noise", "snr_db:10")
+
+
+def _condition_label(spec: str, group: str) -> str:
+    field = spec.split(":")[0]
+    if field == "heldout":
+        return {"True": "held-out templates", "False": "seen templates"}.get(group, group)
+    if field == "noise":
+        return "no noise" if group == "none" else f"{group} noise"
+    if field == "snr_db":
+        return "no noise" if group == "none" else f"SNR {group} dB"
+    return f"{field} {group}"
+
+
+def conditions(entries: list[dict], hyps: dict) -> list[dict]:
+    """WER of the :data:`CONDITION_COLUMNS` systems measured (``hyps``: row key -> its
+    utterances, in manifest order) per group of each of :data:`CONDITION_SPECS` (specs whose
+    field no entry has are left out): ``{spec, group, label, utterances, wer: {key: WER}}``."""
+    from model.evaluate import breakdown
+
+    cols = [k for k, _ in CONDITION_COLUMNS if k in hyps]
+    if not cols:
+        return []
+    # seen / held out as the evaluator decided it (the manifest's flag or the training templates)
+    entries = [dict(e, heldout=u.get("held_out")) for e, u in zip(entries, hyps[cols[0]])]
+    out = []
+    for spec in CONDITION_SPECS:
+        try:
+            per = {k: {g["group"]: g for g in breakdown(entries, hyps[k], spec)} for k in cols}
+        except ValueError:   # no such field in this manifest
+            continue
+        for g in per[cols[0]].values():
+            if spec == "snr_db:10" and g["group"] == "none":
+                continue     # the same utterances as "no noise"
+            out.append({"spec": spec, "group": g["group"],
+                        "label": _condition_label(spec, g["group"]),
+                        "utterances": g["utterances"],
+                        "wer": {k: per[k][g["group"]]["wer"] for k in cols}})
+    return out
+
+
 def markdown(result: dict) -> str:
     """The table, the targets and how the figures were made, as markdown."""
     rows = result["rows"]
@@ -407,6 +455,15 @@ def markdown(result: dict) -> str:
     for t in result["targets"]:
         detail = f": {t['detail']}" if t["detail"] else ""
         lines.append(f"- **{t['status']}** {t['name']}{detail}")
+    conds = result.get("conditions") or []
+    if conds:
+        cols = [(k, h) for k, h in CONDITION_COLUMNS if k in conds[0]["wer"]]
+        lines += ["", "WER by condition (the same utterances and hypotheses as the table):", "",
+                  "| condition | utterances | " + " | ".join(h for _, h in cols) + " |",
+                  "|---|---|" + "---|" * len(cols)]
+        for c in conds:
+            lines.append(f"| {c['label']} | {c['utterances']} | "
+                         + " | ".join(_pct(c["wer"][k]) for k, _ in cols) + " |")
     lines += ["", f"Produced by `{result['command']}`."]
     return "\n".join(lines)
 
@@ -473,6 +530,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
 
     loaded = {}
     rows = []
+    hyps = {}  # row key -> the row's utterances (id, ref, hyp), for the conditions table
     bar = tqdm(ROWS, desc="accuracy", unit="row", disable=not args.progress)
     for row in bar:
         bar.set_postfix_str(row.key)
@@ -510,9 +568,10 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
                             "bonus": fusion.bonus}}
         key = row_key(row, checkpoints=shas, manifest=mkey, utterances=len(entries), extra=extra)
         cache = cache_dir / f"{row.key}.json"
-        result = _read_cache(cache, key)
-        if result is not None:
-            rows.append(dict(base, status="ok", cached=True, **result))
+        cached = _read_cache(cache, key)
+        if cached is not None:
+            hyps[row.key] = cached["utterances"]
+            rows.append(dict(base, status="ok", cached=True, **cached["result"]))
             log(f"{row.key}: cached ({cache})")
             continue
         if args.rows and row.key not in args.rows:
@@ -533,6 +592,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
                                             progress=args.progress, fusion=fusion)
         result["seconds"] = time.perf_counter() - t0
         _write_json(cache, dict(key=key, result=result, utterances=utterances))
+        hyps[row.key] = utterances
         rows.append(dict(base, status="ok", cached=False, **result))
         log(f"{row.key}: WER {_pct(result['wer'])}, CER {_pct(result['cer'])} "
             f"({len(entries)} utterances in {result['seconds']:.1f} s)")
@@ -544,6 +604,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
                   decoding={r.key: r.decoding for r in ROWS},
                   command=_command(args), rows=rows)
     result["targets"] = targets(rows)
+    result["conditions"] = conditions(entries, hyps)
     md = markdown(result)
     _write_json(out / "accuracy.json", result)
     atomic_write(out / "accuracy.md", (md + "\n").encode())

@@ -8,15 +8,89 @@ apostrophe, single spaces); an empty hypothesis counts every reference word as d
 The report splits the figures by whether an utterance's template was seen in training
 (``template_seen``) or held out (the corpus's generalization test), when the manifest entries
 say so (``heldout``, as ``zeroskip corpus`` writes, or ``template`` + the set of training
-templates).
+templates), and, on request, by any field of the manifest entries (``by``: the noise type, the
+voice, the SNR in bins of a given width...).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Iterable
 
-__all__ = ["error_rates", "evaluate"]
+__all__ = ["error_rates", "evaluate", "parse_group_spec", "group_label", "breakdown"]
+
+
+def parse_group_spec(spec: str) -> tuple[str, float | None]:
+    """``"FIELD"`` or ``"FIELD:WIDTH"`` (numeric values binned by ``WIDTH``) -> (field, width).
+
+    Raises ``ValueError`` with a one-line message on a malformed spec.
+    """
+    field, sep, width = spec.partition(":")
+    field = field.strip()
+    if not field:
+        raise ValueError(f"{spec!r}: expected FIELD or FIELD:WIDTH, e.g. noise or snr_db:10")
+    if not sep:
+        return field, None
+    try:
+        w = float(width)
+    except ValueError:
+        w = float("nan")
+    if not (w > 0 and math.isfinite(w)):
+        raise ValueError(f"{spec!r}: the bin width must be a positive number, not {width!r}")
+    return field, w
+
+
+def group_label(value, width: float | None):
+    """The group of a field's ``value``: itself (as text), ``"none"`` when missing or null, or
+    with ``width`` the bin ``"LO-HI"`` (``LO`` a multiple of ``width``) holding the number.
+
+    Raises ``ValueError`` when ``width`` is given and the value is not a number.
+    """
+    if value is None:
+        return "none"
+    if width is None:
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"value {value!r} is not a number, so it cannot be binned")
+    lo = math.floor(value / width) * width
+    return f"{lo:g}-{lo + width:g}"
+
+
+def _group_order(label: str):
+    """Bins in numeric order, then other labels alphabetically, ``none`` last."""
+    head = label.split("-", 1)[0] if not label.startswith("-") else "-" + label[1:].split("-", 1)[0]
+    try:
+        return (0, float(head), label)
+    except ValueError:
+        return (2 if label == "none" else 1, 0.0, label)
+
+
+def breakdown(entries: list[dict], rows: list[dict], spec: str) -> list[dict]:
+    """Error rates of ``rows`` (hypotheses of ``entries``, in order) grouped by ``spec``
+    (see :func:`parse_group_spec`): one dict per group, ``group`` plus :func:`error_rates`.
+
+    Raises ``ValueError`` when no entry has the field or a value cannot be binned.
+    """
+    field, width = parse_group_spec(spec)
+    if not any(field in e for e in entries):
+        fields = sorted({k for e in entries for k in e})
+        raise ValueError(f"no utterance has the field {field!r}; the manifest's fields are "
+                         f"{', '.join(fields)}")
+    groups: dict[str, list[dict]] = {}
+    for e, r in zip(entries, rows, strict=True):
+        try:
+            label = group_label(e.get(field), width)
+        except ValueError as err:
+            raise ValueError(f"{spec}: utterance {e.get('id')}: {err}") from None
+        groups.setdefault(label, []).append(r)
+    out = []
+    for label in sorted(groups, key=_group_order):
+        sub = [r for r in groups[label] if r["ref"].strip()]
+        if sub:
+            out.append({"group": label, **error_rates([r["ref"] for r in sub],
+                                                      [r["hyp"] for r in sub])})
+    return out
 
 
 def error_rates(refs: list[str], hyps: list[str]) -> dict:
@@ -68,7 +142,7 @@ def evaluate(entries: Iterable[dict], transcribe: Callable[[dict], str], *,
     dict
         ``all`` (see :func:`error_rates`), ``seen_templates`` and ``held_out_templates`` (when
         the breakdown is possible and non-empty), ``seconds``, ``utterances`` (a list of
-        ``{id, ref, hyp}``).
+        ``{id, ref, hyp}``, in the order of ``entries``: see :func:`breakdown`).
     """
     from tqdm import tqdm
 

@@ -15,7 +15,8 @@ __all__ = ["register", "run", "evaluate_checkpoint"]
 
 _DESCRIPTION = """\
 Word and character error rates on a corpus manifest (a JSONL split written by `zeroskip corpus`),
-overall and split into sentences from templates seen in training and held out of it. The model
+overall and split into sentences from templates seen in training and held out of it, and with
+--by into groups of any manifest field (noise type, voice, SNR bins...). The model
 is the float RNN-T in PyTorch as trained (fake quantization and pruning masks included); or,
 with --int, the integer reference of a quantized model (model/intref.py: the accelerator's exact
 arithmetic, what `zeroskip simulate` reproduces bit for bit); or, with --baseline pocketsphinx,
@@ -27,6 +28,7 @@ examples:
   zeroskip eval --manifest build/corpus/main/test.jsonl
   zeroskip eval --manifest build/corpus/main/test.jsonl --model build/models/fp32.ckpt --json
   zeroskip eval --manifest build/corpus/main/test.jsonl --int     # the accelerator's arithmetic
+  zeroskip eval --manifest build/corpus/main/test.jsonl --by noise,snr_db:10,intent
   zeroskip eval --manifest build/corpus/main/test.jsonl --baseline pocketsphinx --limit 500
 """
 
@@ -45,6 +47,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--beam", type=_positive, default=1, metavar="N",
                    help="beam width (default 1: batched greedy decoding)")
     add_lm_arguments(p, default_on=False)
+    p.add_argument("--by", default="", metavar="FIELD[:WIDTH],...",
+                   help="also break WER/CER down by these manifest fields, numbers binned by "
+                        "WIDTH (e.g. noise,voice,snr_db:10; missing values group as 'none')")
     p.add_argument("--limit", type=_positive, default=None, metavar="N",
                    help="only the first N utterances")
     p.add_argument("--out", metavar="FILE", help="also write the full report (with every "
@@ -117,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print(f"zeroskip eval: error: manifest {manifest} has no utterances", file=sys.stderr)
         return 2
+    by = [spec for spec in args.by.split(",") if spec.strip()]
+    from model.evaluate import breakdown
+    try:  # every group spec checked on the references before anything is decoded
+        refs = [{"ref": e["text"], "hyp": e["text"]} for e in entries]
+        for spec in by:
+            breakdown(entries, refs, spec)
+    except ValueError as e:
+        print(f"zeroskip eval: error: --by {e}", file=sys.stderr)
+        return 2
     train_templates = _train_templates(manifest)
     from model.lm import LMError
     try:
@@ -177,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
             report["lm"] = {"path": str(args.lm), **fusion.info}
         report["system"] = system
     report["manifest"] = str(manifest)
+    if by:
+        report["by"] = {spec: breakdown(entries, report["utterances"], spec) for spec in by}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
@@ -192,4 +208,10 @@ def run(args: argparse.Namespace) -> int:
                 r = summary[key]
                 print(f"{key:18} WER {100 * r['wer']:6.2f} %   CER {100 * r['cer']:6.2f} %   "
                       f"({r['utterances']} utterances, {r['words']} words)")
+        for spec, groups in summary.get("by", {}).items():
+            width = max(len(spec), *(len(g["group"]) for g in groups))
+            print(f"\n{spec:{width}}  utterances     WER      CER")
+            for g in groups:
+                print(f"{g['group']:{width}}  {g['utterances']:10}  {100 * g['wer']:5.2f} %  "
+                      f"{100 * g['cer']:5.2f} %")
     return 0

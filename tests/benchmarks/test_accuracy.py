@@ -141,6 +141,18 @@ def test_fp32_and_qat_rows_and_the_cache(corpus, checkpoints, tmp_path, capsys, 
     assert json.loads((out / "accuracy.json").read_text())["rows"][0]["wer"] == fp32["wer"]
     md = (out / "accuracy.md").read_text()
     assert "| QAT 4-bit | 4-bit | 0.0 % |" in md and "x smaller |" in md
+    # WER by condition: the fp32 column (the only one of its systems measured) over the
+    # cached hypotheses; the corpus has no noise field, one SNR, one held-out sentence
+    utts = json.loads((out / "accuracy" / "fp32.json").read_text())["utterances"]
+
+    def wer(idx):
+        return error_rates([utts[i]["ref"] for i in idx], [utts[i]["hyp"] for i in idx])["wer"]
+
+    assert [(c["label"], c["utterances"], c["wer"]) for c in result["conditions"]] == [
+        ("seen templates", 2, {"fp32": wer([0, 1])}),
+        ("held-out templates", 1, {"fp32": wer([2])}),
+        ("SNR 20-30 dB", 3, {"fp32": fp32["wer"]})]
+    assert "| condition | utterances | fp32 |\n|---|---|---|\n| seen templates | 2 |" in md
 
     # a rerun recomputes nothing
     code, again, _ = _run(capsys, corpus, models, out)

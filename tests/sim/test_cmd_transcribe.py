@@ -109,6 +109,42 @@ def test_eval_reports_the_error_rates_of_its_hypotheses(files, capsys, tmp_path,
     assert summary["held_out_templates"]["utterances"] == 1
 
 
+def test_eval_by_fields(files, capsys, tmp_path):
+    out = tmp_path / "report.json"
+    code = main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--json", "--no-progress", "--out", str(out),
+                 "--by", "heldout,speed:100,snr_db"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    utts = json.loads(out.read_text())["utterances"]
+    assert list(summary["by"]) == ["heldout", "speed:100", "snr_db"]
+    assert [g["group"] for g in summary["by"]["heldout"]] == ["False", "True"]
+    for g, u in zip(summary["by"]["heldout"], utts):
+        assert g == {"group": g["group"], **error_rates([u["ref"]], [u["hyp"]])}
+    assert summary["by"]["speed:100"] == [{"group": "100-200", **summary["all"]}]
+    assert summary["by"]["snr_db"] == [{"group": "none", **summary["all"]}]
+    code = main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--no-progress", "--by", "template"])
+    text = capsys.readouterr().out
+    assert code == 0 and "template  utterances     WER      CER" in text
+    assert "\nt.0  " in text and "\nt.1  " in text
+
+
+@pytest.mark.parametrize("by, message", [
+    ("room", "--by no utterance has the field 'room'; the manifest's fields are audio, duration"),
+    ("voice:10", "--by voice:10: utterance u0: value 'x' is not a number"),
+    ("speed:0", "--by 'speed:0': the bin width must be a positive number"),
+])
+def test_eval_by_errors_before_decoding(files, capsys, by, message, monkeypatch):
+    import sim.commands.eval as ev
+    monkeypatch.setattr(ev, "evaluate_checkpoint", lambda *a, **k: pytest.fail("decoded"))
+    code = main(["eval", "--manifest", str(files / "test.jsonl"), "--model",
+                 str(files / "tiny.ckpt"), "--by", by])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
 def test_eval_bad_manifest(files, capsys, tmp_path):
     (tmp_path / "bad.jsonl").write_text("{not json\n")
     assert main(["eval", "--manifest", str(tmp_path / "bad.jsonl"),
