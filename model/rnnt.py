@@ -498,6 +498,11 @@ class RNNT(nn.Module):
         self.out = QLinear(joint_dim, vocab_size)
         self.logit_observer = Observer()
         self.register_buffer("act_quant", torch.tensor(False))
+        #: Training-only regularization (not saved; training sets it from its configuration):
+        #: in training mode, the fraction of the encoder layers' outputs and of the prediction
+        #: network's embeddings and LSTM outputs zeroed at random (inverted dropout). Evaluation
+        #: mode, decoding and the integer reference never see it.
+        self.dropout = 0.0
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -625,6 +630,7 @@ class RNNT(nn.Module):
         for l, layer in enumerate(self.encoder):
             st = None if state is None else (state[0][l], state[1][l])
             x, (h, c) = layer(x, st, lengths, quant)
+            x = self._drop(x)
             hs.append(h)
             cs.append(c)
         enc = self.enc_proj(x)
@@ -650,12 +656,19 @@ class RNNT(nn.Module):
         e = self.embedding(tokens)
         if quant:
             e = fake_quant(e, H_STEP)
+        e = self._drop(e)
         st = None if state is None else (state[0][0], state[1][0])
         y, (h, c) = self.pred_lstm(e, st, None, quant)
-        p = self.pred_proj(y)
+        p = self.pred_proj(self._drop(y))
         if quant:
             p = fake_quant(p, JOINT_STEP)
         return p, (h[None], c[None])
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        """:attr:`dropout` in training mode, the identity otherwise."""
+        if self.training and self.dropout > 0:
+            return Fn.dropout(x, self.dropout, training=True)
+        return x
 
     def join(self, enc: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """Joint network: ``enc (..., J)`` and ``pred (..., J)`` broadcast to logits ``(..., V)``."""

@@ -34,7 +34,10 @@ the mean per-utterance RNN-T negative log-likelihood (:func:`model.rnnt_loss.rnn
 ``lambda(t)`` times the ACos regularizer (:mod:`model.qat`) while quantization-aware training is on,
 plus, with ``ctc_weight > 0``, that weight times a CTC loss of the encoder output through a
 training-only ``J -> V`` head (kept in ``CKPT.last``, not in the model): the usual auxiliary loss
-that makes an RNN-T encoder learn alignments sooner (it adds ~1 % to a step's time).
+that makes an RNN-T encoder learn alignments sooner (it adds ~1 % to a step's time). With
+``dropout > 0``, that fraction of the encoder layers' outputs and of the prediction network's
+embeddings and LSTM outputs is zeroed at random in every training step (:attr:`model.rnnt.RNNT.
+dropout`; off in evaluation, so dev WER and the saved model are unaffected).
 
 Schedules, as fractions of the total optimizer steps ``S = epochs * batches per epoch``
 -----------------------------------------------------------------------------------------------
@@ -113,6 +116,7 @@ class TrainConfig:
     prune_every: int | None = None
     spec_augment: bool = True
     ctc_weight: float = 0.0
+    dropout: float = 0.0
     max_symbols: int = MAX_SYMBOLS
     seed: int = 0
     init_from: str | None = None
@@ -136,6 +140,8 @@ class TrainConfig:
                              f"{self.lr}, {self.min_lr_ratio}, {self.warmup_steps})")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise TrainError(f"ctc_weight must be in [0, 1], not {self.ctc_weight}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TrainError(f"dropout must be in [0, 1), not {self.dropout}")
         for name in ("qat_start", "acos_ramp", "prune_start", "prune_end"):
             v = getattr(self, name)
             if v is not None and not 0.0 <= v <= 1.0:
@@ -501,6 +507,7 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
     final_from = sched.final_from(cfg)
 
     params = list(model.parameters())
+    model.dropout = cfg.dropout    # training mode only (model.rnnt.RNNT.dropout)
     ctc_head = None
     if cfg.ctc_weight > 0:      # training-only auxiliary head; not part of the model
         torch.manual_seed(cfg.seed + 17)

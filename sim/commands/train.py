@@ -84,6 +84,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ctc-weight", type=float, default=0.0, metavar="W",
                    help="weight of an auxiliary CTC loss on the encoder output (a training-only "
                         "head; speeds up learning alignments), 0 to 1 (default 0: off)")
+    p.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                   help="dropout on the encoder layers' outputs and the prediction network's "
+                        "embeddings and outputs while training, 0 <= P < 1 (default 0: off)")
     p.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (fine-tuning; same preset)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default 0)")
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                         resume=args.resume, progress=args.progress, seed=args.seed,
                         spec_augment=args.spec_augment, threads=args.threads,
                         dev_limit=args.dev_limit, acos_lambda=args.acos_lambda,
-                        ctc_weight=args.ctc_weight, log=log)
+                        ctc_weight=args.ctc_weight, dropout=args.dropout, log=log)
     except (TrainError, CheckpointError, CorpusError) as e:
         print(f"zeroskip train: error: {e}", file=sys.stderr)
         return 2

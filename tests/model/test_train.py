@@ -298,3 +298,46 @@ def test_train_with_ctc_weight_resumes_exactly(tmp_path):
         train(manifest_dir=corpus, out=out_b, cache_dir=cache, **KW)
     with pytest.raises(TrainError, match="ctc_weight must be in"):
         TrainConfig(ctc_weight=1.5)
+
+
+def test_dropout_acts_in_training_mode_only():
+    torch.manual_seed(0)
+    m = rnnt(preset="tiny")
+    feats = torch.randn(2, 7, m.hparams["feature_dim"])
+    tokens = torch.randint(1, m.vocab_size, (2, 4))
+    m.eval()
+    enc0, _, _ = m.transcribe(feats)
+    pred0, _ = m.predict(tokens)
+    m.dropout = 0.5
+    enc1, _, _ = m.transcribe(feats)                  # evaluation mode: no dropout
+    pred1, _ = m.predict(tokens)
+    assert torch.equal(enc0, enc1) and torch.equal(pred0, pred1)
+    m.train()
+    enc2, _, _ = m.transcribe(feats)
+    enc3, _, _ = m.transcribe(feats)
+    pred2, _ = m.predict(tokens)
+    assert not torch.equal(enc2, enc0) and not torch.equal(enc2, enc3)
+    assert not torch.equal(pred2, pred0)
+    m.dropout = 0.0
+    enc4, _, _ = m.transcribe(feats)                  # training mode without dropout
+    assert torch.allclose(enc4, enc0)
+
+
+def test_train_with_dropout_resumes_exactly(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    kw = dict(KW, dropout=0.2)
+    out_a, out_b, out_c = tmp_path / "a.ckpt", tmp_path / "b.ckpt", tmp_path / "c.ckpt"
+    train(manifest_dir=corpus, out=out_a, cache_dir=cache, **kw)
+    train(manifest_dir=corpus, out=out_b, cache_dir=cache, max_steps=3, **kw)
+    train(manifest_dir=corpus, out=out_b, cache_dir=cache, **kw)     # resumes
+    train(manifest_dir=corpus, out=out_c, cache_dir=cache, **KW)     # no dropout
+    a, b, c = (load(o).model.state_dict() for o in (out_a, out_b, out_c))
+    for k in a:
+        assert_equal(a[k].numpy(), b[k].numpy())
+    assert any(not torch.equal(a[k], c[k]) for k in a)               # dropout changed training
+    with pytest.raises(TrainError, match="was trained with dropout=0.2, not 0.0"):
+        train(manifest_dir=corpus, out=out_b, cache_dir=cache, **KW)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(TrainError, match="dropout must be in"):
+            TrainConfig(dropout=bad)
