@@ -67,16 +67,17 @@ def _counter(work: Path, *, hdl_clock: bool, cycles: int, repeat: int) -> list[d
     from sim.build import VERILATOR_ARGS, VERILATOR_MAKEFLAGS, _environ, verilator_bin_dir
 
     name = "ceiling_counter_clk" if hdl_clock else "ceiling_counter"
-    src = work / f"{name}.v"
     work.mkdir(parents=True, exist_ok=True)
-    text = COUNTER_HDL_CLOCK_VERILOG if hdl_clock else COUNTER_VERILOG
-    if not src.exists() or src.read_text() != text:
-        src.write_text(text)
     # Built as sim.build builds the accelerator: its Verilator and C++ flags, and only the
     # ports VPI-visible (a control file, since the flags cancel cocotb's --public-flat-rw).
-    vlt = work / f"{name}.vlt"
-    vlt.write_text("`verilator_config\n" + "".join(
-        f'public_flat_rw -module "{name}" -var "{port}"\n' for port in ("clk", "rst", "count")))
+    # Files are rewritten only when they change, so the runner's build stays cached.
+    src, vlt = work / f"{name}.v", work / f"{name}.vlt"
+    for path, text in ((src, COUNTER_HDL_CLOCK_VERILOG if hdl_clock else COUNTER_VERILOG),
+                       (vlt, "`verilator_config\n" + "".join(
+                           f'public_flat_rw -module "{name}" -var "{port}"\n'
+                           for port in ("clk", "rst", "count")))):
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
     args = list(VERILATOR_ARGS)
     if hdl_clock:
         # Verilator's timing support runs on C++20 coroutines, which g++ 12 needs asked for.
