@@ -423,24 +423,80 @@ class QLSTM(nn.Module):
                 f"w_bits={int(self.w_bits) or 'float'}")
 
 
+def _join_act(s: torch.Tensor, quant: bool, derivative: bool = True):
+    """The joint activation of ``s = enc + pred`` and (``derivative``; else None) the
+    derivative its backward uses.
+
+    Float: ``tanh(s)`` and ``tanh'(s)``. Quantized (``s`` on the 1/32 grid):
+    ``TANH_LUT[sat8(s / (1/32))] / 128`` and ``tanh'`` at the clamped input, a straight-through
+    estimate (about 0.0013 where it saturated: the clamp's own zero gradient would cost two
+    passes over the largest tensor for nothing). Overwrites nothing of ``s``.
+    """
+    if not quant:
+        t = torch.tanh(s)
+        return t, (t * t).neg_().add_(1) if derivative else None
+    t = s.clamp(ACT_MIN * JOINT_STEP, ACT_MAX * JOINT_STEP).tanh_()
+    y = (t * (1 / LUT_OUT_STEP)).add_(0.5).floor_().clamp_(ACT_MIN, ACT_MAX).mul_(LUT_OUT_STEP)
+    return y, t.mul_(t).neg_().add_(1) if derivative else None
+
+
 class _JoinTanh(torch.autograd.Function):
-    """``TANH_LUT[sat8(s / (1/32))] / 128`` for ``s`` on the 1/32 grid (the joint activation)."""
+    """The quantized joint activation of :func:`_join_act` with its straight-through gradient."""
 
     @staticmethod
     def forward(ctx, s):
-        lo, hi = ACT_MIN * JOINT_STEP, ACT_MAX * JOINT_STEP
-        t = s.clamp(lo, hi).tanh_()
-        y = (t * (1 / LUT_OUT_STEP)).add_(0.5).floor_().clamp_(ACT_MIN, ACT_MAX).mul_(LUT_OUT_STEP)
-        if ctx.needs_input_grad[0]:
-            # tanh' at the clamped input (about 0.0013 where it saturated: the clamp's own
-            # zero gradient would cost two passes over the largest tensor for nothing)
-            ctx.save_for_backward(t.mul_(t).neg_().add_(1))
+        y, d = _join_act(s, True, ctx.needs_input_grad[0])
+        if d is not None:
+            ctx.save_for_backward(d)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (d,) = ctx.saved_tensors
         return grad * d
+
+
+#: Frames per chunk of :class:`_LatticeJoint` (a chunk's ``(N, 4, U+1, J)`` activations stay
+#: in cache; 2-8 measured alike, 1.8x faster than unchunked autograd for N=32, T=100, U=41).
+LATTICE_CHUNK = 4
+
+
+class _LatticeJoint(torch.autograd.Function):
+    """Training lattice of the joint network without keeping its activations.
+
+    ``logits[n, t, u] = act(enc[n, t] + pred[n, u]) W^T + b`` for ``enc (N, T, J)``,
+    ``pred (N, U1, J)``, ``W (V, J)``, ``b (V,)`` (``act``: :func:`_join_act`). The same values
+    as :meth:`RNNT.join` on the broadcast lattice, computed :data:`LATTICE_CHUNK` frames at a
+    time; autograd through ``join`` would keep two ``(N, T, U1, J)`` tensors (the activation
+    and its derivative, the largest tensors of a training step) and pass over them several
+    times, where the backward here recomputes each chunk's activations from ``enc`` and
+    ``pred`` while they are in cache.
+    """
+
+    @staticmethod
+    def forward(ctx, enc, pred, w, b, quant: bool):
+        N, T, _ = enc.shape
+        out = enc.new_empty(N, T, pred.shape[1], w.shape[0])
+        for t0 in range(0, T, LATTICE_CHUNK):
+            a, _ = _join_act(enc[:, t0:t0 + LATTICE_CHUNK, None, :] + pred[:, None], quant, False)
+            out[:, t0:t0 + LATTICE_CHUNK] = Fn.linear(a, w, b)
+        ctx.save_for_backward(enc, pred, w)
+        ctx.quant = quant
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        enc, pred, w = ctx.saved_tensors
+        T, J = enc.shape[1], enc.shape[2]
+        g_enc, g_pred, g_w = torch.empty_like(enc), torch.zeros_like(pred), torch.zeros_like(w)
+        for t0 in range(0, T, LATTICE_CHUNK):
+            a, d = _join_act(enc[:, t0:t0 + LATTICE_CHUNK, None, :] + pred[:, None], ctx.quant)
+            g = grad[:, t0:t0 + LATTICE_CHUNK]
+            ds = torch.matmul(g, w).mul_(d)                          # (N, chunk, U1, J)
+            g_enc[:, t0:t0 + LATTICE_CHUNK] = ds.sum(2)
+            g_pred += ds.sum(1)
+            g_w += g.reshape(-1, g.shape[-1]).t() @ a.reshape(-1, J)
+        return g_enc, g_pred, g_w, grad.sum((0, 1, 2)), None
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -677,7 +733,11 @@ class RNNT(nn.Module):
             j = _JoinTanh.apply(s)
         else:
             j = torch.tanh(s)
-        logits = self.out(j)
+        return self._logits(self.out(j))
+
+    def _logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The joint's output stage: observe the logits' range, fake-quantize them in
+        activation mode."""
         self.logit_observer.observe(logits)
         if bool(self.act_quant):
             logits = fake_quant(logits, self.logit_observer.step)
@@ -706,7 +766,9 @@ class RNNT(nn.Module):
         tokens = torch.cat([torch.full((N, 1), self.blank, dtype=torch.int64),
                             targets.to(torch.int64)], 1)
         pred, _ = self.predict(tokens)
-        return self.join(enc[:, :, None, :], pred[:, None, :, :]), enc
+        # join(enc[:, :, None], pred[:, None]), without keeping the lattice's activations
+        w, b = self.out.weight_bias()
+        return self._logits(_LatticeJoint.apply(enc, pred, w, b, bool(self.act_quant))), enc
 
     def loss(self, feats, lengths, targets, target_lengths, *, ctc_head: nn.Module | None = None):
         """Mean RNN-T negative log-likelihood per utterance (:func:`model.rnnt_loss.rnnt_loss`).

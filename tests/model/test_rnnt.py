@@ -9,7 +9,8 @@ from numpy.testing import assert_equal
 from model.frontend import FEATURE_DIM, FEATURE_SCALE, FEATURE_ZERO_POINT
 from model.qat import lut
 from model.quant import quantize_weight
-from model.rnnt import (C_STEP, JOINT_STEP, PRESETS, QLSTM, RNNT, _JoinTanh, _LSTMSeq,
+from model.rnnt import (C_STEP, JOINT_STEP, LATTICE_CHUNK, PRESETS, QLSTM, RNNT, _JoinTanh,
+                         _LatticeJoint, _LSTMSeq,
                         count_parameters, rnnt)
 from model.text import BLANK, VOCAB
 
@@ -198,6 +199,48 @@ def test_join_tanh_is_the_lut():
     # sums beyond the int8 range saturate like sat8 before the table
     y = _JoinTanh.apply(torch.tensor([-300.0, 300.0]) * JOINT_STEP)
     assert_equal((y * 128).long().numpy(), [TANH[0], TANH[255]])
+
+
+@pytest.mark.parametrize("quant", [False, True])
+@pytest.mark.parametrize("T", [1, LATTICE_CHUNK, 2 * LATTICE_CHUNK + 3])
+def test_lattice_joint_equals_autograd_through_the_joint(quant, T):
+    """The chunked lattice joint: the same logits as the broadcast activation + linear, and the
+    gradients autograd gives through them (straight-through ``_JoinTanh`` when quantized)."""
+    g = torch.Generator().manual_seed(T)
+    N, U1, J, V = 3, 5, 7, 6
+    enc = (torch.randn(N, T, J, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    pred = (torch.randn(N, U1, J, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    if quant:   # on the 1/32 grid, as the quantized model's enc and pred are
+        enc = (enc.detach() / JOINT_STEP).round().mul(JOINT_STEP).requires_grad_()
+        pred = (pred.detach() / JOINT_STEP).round().mul(JOINT_STEP).requires_grad_()
+    w = torch.randn(V, J, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(V, generator=g, dtype=torch.float64).requires_grad_()
+    grad = torch.randn(N, T, U1, V, generator=g, dtype=torch.float64)
+    s = enc[:, :, None, :] + pred[:, None, :, :]
+    ref = torch.nn.functional.linear(_JoinTanh.apply(s) if quant else torch.tanh(s), w, b)
+    ref_grads = torch.autograd.grad(ref, (enc, pred, w, b), grad)
+    out = _LatticeJoint.apply(enc, pred, w, b, quant)
+    grads = torch.autograd.grad(out, (enc, pred, w, b), grad)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    for a, r in zip(grads, ref_grads):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-10)
+    if not quant:
+        assert torch.autograd.gradcheck(lambda *x: _LatticeJoint.apply(*x, False),
+                                        (enc, pred, w, b))
+
+
+def test_training_lattice_is_the_joint_of_the_decoder():
+    """``RNNT._lattice`` (chunked) gives the logits ``join`` gives the decoder, per node."""
+    for w_bits in (None, 4):
+        m = _model(w_bits)
+        m.set_quantization(w_bits=w_bits, activations=w_bits is not None)
+        feats = torch.randn(2, 9, FEATURE_DIM, dtype=torch.float64)
+        targets = torch.randint(1, m.vocab_size, (2, 3))
+        logits, enc = m._lattice(feats, torch.tensor([9, 6]), targets)
+        tokens = torch.cat([torch.full((2, 1), m.blank), targets], 1)
+        pred, _ = m.predict(tokens)
+        torch.testing.assert_close(logits, m.join(enc[:, :, None], pred[:, None]),
+                                   rtol=1e-12, atol=1e-12)
 
 
 # -- the model ---------------------------------------------------------------------------------
