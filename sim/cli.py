@@ -8,7 +8,7 @@ Subcommands
 
 and the speech-model commands, each in its own module of :mod:`sim.commands` (``register``
 adds the subcommand and sets a ``handler`` that returns the exit status): ``corpus``,
-``train``, ``lm``, ``transcribe``, ``eval``, ``simulate``.
+``train``, ``curves``, ``lm``, ``transcribe``, ``eval``, ``simulate``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["main"]
 
 #: Subcommands implemented in ``sim.commands.<name>`` (each module imports its heavy
 #: dependencies inside its handler, so ``zeroskip --help`` stays fast).
-COMMAND_MODULES = ("corpus", "train", "lm", "transcribe", "eval", "simulate")
+COMMAND_MODULES = ("corpus", "train", "curves", "lm", "transcribe", "eval", "simulate")
 
 
 def _hw(spec: str) -> HardwareConfig:
