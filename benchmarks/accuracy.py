@@ -45,8 +45,13 @@ number of utterances, the transformation and the decoding. A rerun reuses every 
 unchanged, so an interrupted run recomputes only the rows it had not finished. (The WAV files are
 not hashed: regenerating a corpus rewrites its manifest, whose ids carry the rendering's hash.)
 
-Writes ``OUT/accuracy.json`` (rows, targets, the command) and ``OUT/accuracy.md`` (the table and
-the issue's targets as a pass/fail list) and prints the markdown; ``--readme`` also replaces the
+Below the table, WER by condition: the rows ``fp32``, ``qat4-s80``, ``qat4-s80-beam8-lm`` and
+``pocketsphinx`` (those measured) per group of utterances (seen / held-out templates, noise
+type, SNR in 10 dB bins), from the same hypotheses (cached with each row), grouped by
+:func:`model.evaluate.breakdown` as ``zeroskip eval --by`` does.
+
+Writes ``OUT/accuracy.json`` (rows, targets, conditions, the command) and ``OUT/accuracy.md``
+(the tables and the issue's targets as a pass/fail list) and prints the markdown; ``--readme`` also replaces the
 block between ``<!-- accuracy:begin -->`` and ``<!-- accuracy:end -->`` of README.md. Targets that
 fail are results, not errors: the exit status is 0.
 """
