@@ -42,7 +42,14 @@ How the corpus is built
    of the speech power (mean square over the speech span, padding excluded) to the noise power
    (mean square over the whole file). A mix whose peak would exceed 0.98 full scale is scaled down
    as a whole (SNR unchanged).
-6. **Size.** Each split is planned until its *estimated* duration reaches its share of ``hours``
+6. **Word sequences (optional).** With ``word_sequences=F`` (``zeroskip corpus
+   --word-sequences F``), a fraction ``F`` of the training split's utterances are random
+   sequences of 2-8 words drawn uniformly from the vocabulary of the training split's own
+   sentences (template ``words.0``, intent ``words``), so the model hears the domain's words in
+   orders no template produces and leans less on memorized sentences; dev and test are the same
+   as without it (each split has its own random stream). Such a sentence must be one the
+   training split owns (step 3), like every other.
+7. **Size.** Each split is planned until its *estimated* duration reaches its share of ``hours``
    (80/10/10). The estimate (:func:`estimate_duration`) is fitted to eSpeak; the real total is
    in ``corpus.json`` (typically within a few percent).
 
@@ -102,7 +109,8 @@ __all__ = [
     "CLEAN_FRACTION", "NOISE_KINDS", "SILENCE_RANGE", "LEVEL_DB_RANGE", "MANIFEST_KEYS",
     "Template", "Utterance", "Rendering", "Synthesizer", "CorpusError",
     "templates", "heldout_templates", "voice_splits", "available_voices", "speech_text",
-    "sentences", "estimate_duration", "plan_corpus", "render", "make_noise",
+    "sentences", "training_vocabulary", "WORDS_TEMPLATE", "WORDS_PER_SEQUENCE",
+    "estimate_duration", "plan_corpus", "render", "make_noise",
     "generate_corpus", "read_manifest", "plan_examples", "make_examples",
 ]
 
@@ -486,6 +494,29 @@ class _SentenceSampler:
                           f"are too few or too small")
 
 
+#: Template id and intent of the word-sequence sentences (see the module docstring, step 6).
+WORDS_TEMPLATE = Template("words.0", "words", "")
+#: Words per word-sequence sentence (inclusive range).
+WORDS_PER_SEQUENCE = (2, 8)
+
+
+@functools.lru_cache(maxsize=8)
+def training_vocabulary(seed: int = 0, sample: int = 20000) -> tuple[str, ...]:
+    """The sorted words of ``sample`` sentences of the training split (:func:`sentences`): the
+    word-sequence sentences' vocabulary, which never includes a word only dev or test use."""
+    return tuple(sorted({w for _, text in sentences(sample, seed=seed, split="train")
+                         for w in text.split()}))
+
+
+def _word_sequence(rng: random.Random, seed: int) -> str:
+    vocab = training_vocabulary(seed)
+    for _ in range(1000):
+        text = normalize(" ".join(rng.choice(vocab) for _ in range(rng.randint(*WORDS_PER_SEQUENCE))))
+        if _owner(text, seed, False) == "train":
+            return text
+    raise CorpusError("could not draw a word sequence the training split owns")
+
+
 def sentences(count: int, *, seed: int = 0, split: str = "train") -> list[tuple[str, str]]:
     """``count`` sentences of ``split`` as ``(template id, normalized text)``, drawn exactly as
     the corpus draws them (same templates, same sentence ownership), without audio.
@@ -550,8 +581,8 @@ def _digest(fields: Sequence, version: str) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=4).hexdigest()
 
 
-def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None
-                ) -> dict[str, list[Utterance]]:
+def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None,
+                word_sequences: float = 0.0) -> dict[str, list[Utterance]]:
     """Plan every utterance of a corpus of about ``hours`` hours, without synthesizing.
 
     Parameters
@@ -563,6 +594,9 @@ def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None
         Seed of everything (templates held out, voice split, sentences, parameters, noise).
     voices : dict, optional
         As returned by :func:`available_voices` (the default asks eSpeak NG).
+    word_sequences : float
+        Fraction of the training split's utterances that are random word sequences (module
+        docstring, step 6); 0 (the default) plans exactly the corpus without them.
 
     Returns
     -------
@@ -574,6 +608,9 @@ def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None
         raise CorpusError(f"hours must be a positive number, got {hours!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise CorpusError(f"seed must be an int, got {seed!r}")
+    if isinstance(word_sequences, bool) or not isinstance(word_sequences, (int, float)) \
+            or not 0 <= word_sequences < 1:
+        raise CorpusError(f"word_sequences must be a fraction in [0, 1), got {word_sequences!r}")
     voices = voices or available_voices()
     by_split = voice_splits(seed, voices=voices)
     held = heldout_templates(seed)
@@ -585,7 +622,10 @@ def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None
         split_voices = by_split[split]
         items, total = [], 0.0
         while total < target or not items:
-            template, text = sampler.draw()
+            if split == "train" and word_sequences and rng.random() < word_sequences:
+                template, text = WORDS_TEMPLATE, _word_sequence(rng, seed)
+            else:
+                template, text = sampler.draw()
             voice = rng.choice(split_voices)
             speed = rng.randint(*SPEED_RANGE)
             pitch = rng.randint(*PITCH_LIMITS["pitch"])
@@ -886,7 +926,7 @@ def _versions(espeak_version: str) -> dict:
 
 
 def generate_corpus(out_dir, *, hours: float, seed: int = 0, workers: int | None = None,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, word_sequences: float = 0.0) -> dict:
     """Generate (or complete) a corpus of about ``hours`` hours in ``out_dir``.
 
     Parameters
@@ -902,6 +942,9 @@ def generate_corpus(out_dir, *, hours: float, seed: int = 0, workers: int | None
         worker owns its own engine; 1 renders in this process.
     progress : bool
         Show a tqdm progress bar.
+    word_sequences : float
+        Fraction of the training utterances that are random word sequences (see
+        :func:`plan_corpus`).
 
     Returns
     -------
@@ -922,7 +965,7 @@ def generate_corpus(out_dir, *, hours: float, seed: int = 0, workers: int | None
         raise CorpusError(f"cannot create {wav_dir}: {e.strerror}") from None
     start = time.perf_counter()
     voices = available_voices()
-    plan = plan_corpus(hours=hours, seed=seed, voices=voices)
+    plan = plan_corpus(hours=hours, seed=seed, voices=voices, word_sequences=word_sequences)
     for stale in wav_dir.glob("*.tmp-*"):  # left by an interrupted run
         stale.unlink(missing_ok=True)
 
@@ -973,6 +1016,8 @@ def generate_corpus(out_dir, *, hours: float, seed: int = 0, workers: int | None
 
     # through JSON and back, so the returned dict equals what corpus.json holds (lists, not tuples)
     summary = _summary(plan, durations, seed=seed, hours=hours, voices=voices)
+    if word_sequences:   # recorded only when used: corpora without them keep their corpus.json
+        summary["parameters"]["word_sequences"] = word_sequences
     summary = json.loads(json.dumps(summary))
     for split in SPLITS:
         rows = [json.dumps(_manifest_row(u, durations[u.id])) for u in plan[split]]

@@ -48,6 +48,16 @@ def _hours(text: str) -> float:
     return v
 
 
+def _word_fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not a fraction in [0, 1)")
+    return v
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``corpus`` subcommand to ``subparsers`` (from ``add_subparsers``); return it."""
     p = subparsers.add_parser(
@@ -62,6 +72,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of sentences, voices, parameters and noise (default 0)")
+    p.add_argument("--word-sequences", type=_word_fraction, default=0.0, metavar="F",
+                   help="make a fraction F (0 <= F < 1) of the training utterances random "
+                        "sequences of the training split's words instead of template "
+                        "sentences (dev and test unchanged; default 0)")
     p.add_argument("--workers", type=_positive, default=None, metavar="N",
                    help="synthesis processes (default: all CPUs available)")
     p.add_argument("--json", action="store_true",
@@ -82,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         return _examples(args)
     try:
         summary = generate_corpus(args.out, hours=args.hours, seed=args.seed,
-                                  workers=args.workers, progress=args.progress)
+                                  workers=args.workers, progress=args.progress,
+                                  word_sequences=args.word_sequences)
     except (CorpusError, EspeakError) as e:
         print(f"zeroskip corpus: error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,8 @@ from model.corpus import (CLEAN_FRACTION, EXCLUDED_VARIANTS, HELDOUT_TEMPLATE_FR
                           SPEED_RANGE, SPLIT_FRACTIONS, SPLITS, CorpusError, Synthesizer,
                           Utterance, available_voices, estimate_duration, generate_corpus,
                           heldout_templates, make_noise, plan_corpus, read_manifest, render,
-                          sentences, speech_text, templates, voice_splits)
+                          sentences, speech_text, templates, training_vocabulary,
+                          voice_splits, WORDS_PER_SEQUENCE)
 from model.corpus_data import SLOTS, TEMPLATES
 from model.text import is_normalized, normalize
 
@@ -188,6 +189,30 @@ def test_plan_refuses_bad_arguments(voices):
             plan_corpus(hours=hours, voices=voices)
     with pytest.raises(CorpusError, match="seed must be an int"):
         plan_corpus(hours=0.01, seed=1.5, voices=voices)
+
+
+def test_word_sequences_only_change_training(voices, plan):
+    assert plan_corpus(hours=0.5, seed=3, voices=voices, word_sequences=0.0) == plan
+    mixed = plan_corpus(hours=0.5, seed=3, voices=voices, word_sequences=0.4)
+    for split in ("dev", "test"):
+        assert mixed[split] == plan[split]
+    words = [u for u in mixed["train"] if u.template == "words.0"]
+    assert 0.25 < len(words) / len(mixed["train"]) < 0.55
+    vocab = set(training_vocabulary(3))
+    others = {u.text for s in ("dev", "test") for u in plan[s]}
+    for u in words:
+        n = len(u.text.split())
+        assert WORDS_PER_SEQUENCE[0] <= n <= WORDS_PER_SEQUENCE[1]
+        assert set(u.text.split()) <= vocab and is_normalized(u.text)
+        assert (u.intent, u.heldout, u.split) == ("words", False, "train")
+        assert u.text not in others
+    # the vocabulary is the training split's: no word that only dev or test sentences use
+    dev_test_only = ({w for s in ("dev", "test") for u in plan[s] for w in u.text.split()}
+                     - {w for _, t in sentences(20000, seed=3, split="train") for w in t.split()})
+    assert dev_test_only and not dev_test_only & vocab
+    for bad in (-0.1, 1.0, "0.2", True):
+        with pytest.raises(CorpusError, match="word_sequences must be a fraction"):
+            plan_corpus(hours=0.01, voices=voices, word_sequences=bad)
 
 
 def test_tiny_hours_give_at_least_one_utterance_per_split(voices):

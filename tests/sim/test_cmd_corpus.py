@@ -45,6 +45,9 @@ def test_defaults():
     (["corpus", "--hours", "0", "--out", "x"], "must be a positive number of hours"),
     (["corpus", "--hours", "a", "--out", "x"], "'a' is not a number"),
     (["corpus", "--hours", "1", "--out", "x", "--workers", "0"], "0 must be positive"),
+    (["corpus", "--hours", "1", "--out", "x", "--word-sequences", "1"],
+     "1.0 is not a fraction in [0, 1)"),
+    (["corpus", "--hours", "1", "--out", "x", "--word-sequences", "x"], "'x' is not a number"),
 ])
 def test_bad_arguments(capsys, argv, message):
     with pytest.raises(SystemExit) as e:
@@ -67,6 +70,17 @@ def test_json_run_and_rerun(capsys, tmp_path):
     text = capsys.readouterr().out
     assert f"0 synthesized, {n} already there" in text
     assert "train" in text and "held out" in text
+
+
+def test_word_sequences(capsys, tmp_path):
+    out = tmp_path / "w"
+    assert run(["corpus", "--hours", "0.004", "--out", str(out), "--word-sequences", "0.5",
+                "--workers", "1", "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parameters"]["word_sequences"] == 0.5
+    train = read_manifest(out / "train.jsonl")
+    words = [e for e in train if e["template"] == "words.0"]
+    assert words and len(words) < len(train) and all(e["intent"] == "words" for e in words)
 
 
 def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
