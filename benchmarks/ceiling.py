@@ -14,8 +14,8 @@ This measures what the harness itself allows, with designs that do (almost) noth
   project's own backend (:class:`sim.cocotb_backend.CocotbBackend`).
 
 Every figure is cycles per wall second (and per CPU second of the simulator process) over one
-timer wait of ``--cycles`` cycles, the fastest of ``--repeat`` waits in one simulator process
-(the least disturbed by the rest of the machine), measured inside the simulator, so start-up
+timer wait of ``--cycles`` cycles, the fastest of ``--repeat`` waits in each of ``--rounds``
+simulator runs alternated over the designs (the least disturbed by the rest of the machine), measured inside the simulator, so start-up
 and builds are excluded; every wait is checked against the design's own count of cycles. Builds are cached
 under ``build/bench/ceiling/`` (the counter) and ``build/sim/`` (the accelerator). Writes
 ``build/bench/ceiling.json``; ``--readme`` rewrites the README's ``ceiling`` block.
@@ -127,20 +127,28 @@ def _row(label: str, clock: str, waits: list[dict]) -> dict:
             "waits": waits}
 
 
-def measure(*, cycles: int, repeat: int, configs: list[str], work: Path,
+def measure(*, cycles: int, repeat: int, configs: list[str], work: Path, rounds: int = 2,
             progress: bool = True) -> dict:
+    """``rounds`` rounds over every design (so a slow spell of the machine hits one round of
+    each, not every wait of one design), ``repeat`` waits per design and round."""
     steps = [("counter", "gpi"), ("counter", "hdl")] + [(c, "gpi") for c in configs]
-    rows = []
-    for design, clock in tqdm(steps, desc="ceiling", unit="run", disable=not progress):
-        if design == "counter":
-            r = _counter(work, hdl_clock=clock == "hdl", cycles=cycles, repeat=repeat)
-            label = "32-bit counter"
-        else:
-            r = _accelerator_idle(design, cycles, repeat)
-            label = f"accelerator (`{design}` config), idle"
-        rows.append(_row(label, {"gpi": "cocotb GPI clock (as zeroskip's testbench)",
-                                 "hdl": "Verilog clock (`--timing`)"}[clock], r))
-    return {"cycles": cycles, "repeat": repeat, "target": TARGET, "rows": rows,
+    waits = {step: [] for step in steps}
+    bar = tqdm(total=rounds * len(steps), desc="ceiling", unit="run", disable=not progress)
+    for _ in range(rounds):
+        for design, clock in steps:
+            if design == "counter":
+                r = _counter(work, hdl_clock=clock == "hdl", cycles=cycles, repeat=repeat)
+            else:
+                r = _accelerator_idle(design, cycles, repeat)
+            waits[(design, clock)] += r
+            bar.update()
+    bar.close()
+    rows = [_row("32-bit counter" if design == "counter"
+                 else f"accelerator (`{design}` config), idle",
+                 {"gpi": "cocotb GPI clock (as zeroskip's testbench)",
+                  "hdl": "Verilog clock (`--timing`)"}[clock], waits[(design, clock)])
+            for design, clock in steps]
+    return {"cycles": cycles, "repeat": repeat, "rounds": rounds, "target": TARGET, "rows": rows,
             "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
             "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
@@ -166,7 +174,8 @@ def markdown(res: dict) -> str:
     for r in res["rows"][2:]:
         text.append(f"{r['design'][0].upper() + r['design'][1:]}: {1e6 / r['cycles_per_second']:.2f} "
                     f"µs per cycle ({r['cycles_per_second'] / res['target']:.2f}x the target).")
-    text.append(f"Fastest of {res['repeat']} waits of {res['cycles']:,} cycles each; load "
+    text.append(f"Fastest of {res['rounds']} x {res['repeat']} waits (rounds alternated over "
+                f"the designs) of {res['cycles']:,} cycles each; load "
                 f"average {res['machine']['load_average'][0]:.2f} on "
                 f"{res['machine']['cpus']} CPUs at the start.")
     return "\n".join(lines) + "\n\n" + " ".join(text)
@@ -180,6 +189,8 @@ def main(argv=None) -> int:
                     help="cycles per measurement (default 2,000,000)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed waits per design, the fastest reported (default 3)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds over all designs, alternated (default 2)")
     ap.add_argument("--configs", default="tiny,default",
                     help="accelerator presets to measure idle, comma-separated ('' for none; "
                          "default tiny,default)")
@@ -195,8 +206,8 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--configs: unknown preset {bad[0]!r}; choose from "
                  f"{', '.join(HardwareConfig.PRESETS)}")
-    if args.cycles < 1 or args.repeat < 1:
-        ap.error("--cycles and --repeat must be at least 1")
+    if args.cycles < 1 or args.repeat < 1 or args.rounds < 1:
+        ap.error("--cycles, --repeat and --rounds must be at least 1")
     readme = Path(args.readme) if args.readme else None
     if readme is not None:
         from benchmarks.readme_block import BlockError, check_block
@@ -206,7 +217,7 @@ def main(argv=None) -> int:
             ap.error(str(e))
     out = Path(args.out).resolve()
     try:
-        res = measure(cycles=args.cycles, repeat=args.repeat, configs=configs, work=out / "ceiling",
+        res = measure(cycles=args.cycles, repeat=args.repeat, rounds=args.rounds, configs=configs, work=out / "ceiling",
                       progress=not args.no_progress)
     except CeilingError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -20,7 +20,7 @@ def test_measure_on_verilator(sim, tmp_path, capsys, request):
         request.applymarker(mark)
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- ceiling:begin -->\nold\n<!-- ceiling:end -->\ntail\n")
-    rc = ceiling.main(["--cycles", str(CYCLES), "--repeat", "2", "--configs", "tiny",
+    rc = ceiling.main(["--cycles", str(CYCLES), "--repeat", "2", "--rounds", "2", "--configs", "tiny",
                        "--out", str(tmp_path / "out"), "--no-progress", "--json",
                        "--readme", str(readme)])
     assert rc == 0
@@ -30,7 +30,7 @@ def test_measure_on_verilator(sim, tmp_path, capsys, request):
     for r in res["rows"]:
         # every wait ran exactly CYCLES cycles by the design's own count (checked in the
         # simulator), and the row is the fastest of them
-        assert [w["cycles"] for w in r["waits"]] == [CYCLES, CYCLES]
+        assert [w["cycles"] for w in r["waits"]] == [CYCLES] * 4      # 2 rounds x 2 waits
         assert r["seconds"] == min(w["seconds"] for w in r["waits"]) > 0
         assert r["cycles_per_second"] == pytest.approx(CYCLES / r["seconds"])
     assert json.loads((tmp_path / "out" / "ceiling.json").read_text())["rows"] == res["rows"]
@@ -45,7 +45,7 @@ def test_markdown():
     rows = [ceiling._row("32-bit counter", "gpi", [w, dict(w, seconds=0.001)]),
             ceiling._row("32-bit counter", "hdl", [dict(w, seconds=0.0005)]),
             ceiling._row("accelerator (`default` config), idle", "gpi", [dict(w, seconds=0.005)])]
-    res = {"cycles": 1000, "repeat": 2, "target": 1_000_000, "rows": rows,
+    res = {"cycles": 1000, "repeat": 2, "rounds": 1, "target": 1_000_000, "rows": rows,
            "machine": {"cpus": 2, "load_average": (1.0, 1.0, 1.0)}}
     md = ceiling.markdown(res)
     assert rows[0]["cycles_per_second"] == 1_000_000            # the faster of the two waits
@@ -59,6 +59,7 @@ def test_markdown():
     (["--configs", "huge"], "unknown preset 'huge'"),
     (["--cycles", "0"], "must be at least 1"),
     (["--repeat", "0"], "must be at least 1"),
+    (["--rounds", "0"], "must be at least 1"),
 ])
 def test_argument_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -82,7 +83,7 @@ def test_failed_run_is_one_line_error(sim, tmp_path, capsys, monkeypatch, reques
     for mark in needs(sim):
         request.applymarker(mark)
     monkeypatch.setattr(ceiling, "COUNTER_VERILOG", "module ceiling_counter(; endmodule\n")
-    rc = ceiling.main(["--cycles", "10", "--repeat", "1", "--configs", "", "--out",
+    rc = ceiling.main(["--cycles", "10", "--repeat", "1", "--rounds", "1", "--configs", "", "--out",
                        str(tmp_path / "out"), "--no-progress"])
     assert rc == 1
     err = capsys.readouterr().err.strip()
