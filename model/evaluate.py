@@ -18,7 +18,7 @@ import math
 import time
 from typing import Callable, Iterable
 
-__all__ = ["error_rates", "evaluate", "parse_group_spec", "group_label", "breakdown"]
+__all__ = ["error_rates", "evaluate", "parse_group_spec", "group_label", "groups", "breakdown"]
 
 
 def parse_group_spec(spec: str) -> tuple[str, float | None]:
@@ -47,46 +47,58 @@ def group_label(value, width: float | None):
 
     Raises ``ValueError`` when ``width`` is given and the value is not a number.
     """
+    return _group(value, width)[1]
+
+
+def _group(value, width: float | None) -> tuple[tuple, str]:
+    """``(sort key, label)`` of :func:`group_label`: bins in numeric order, then other labels
+    alphabetically, ``none`` (missing, null or the text itself) last."""
     if value is None:
-        return "none"
+        return (2, 0.0), "none"
     if width is None:
-        return str(value)
+        label = str(value)
+        return (2 if label == "none" else 1, 0.0), label
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"value {value!r} is not a number, so it cannot be binned")
     lo = math.floor(value / width) * width
-    return f"{lo:g}-{lo + width:g}"
+    return (0, lo), f"{lo:g}-{lo + width:g}"
 
 
-def _group_order(label: str):
-    """Bins in numeric order, then other labels alphabetically, ``none`` last."""
-    head = label.split("-", 1)[0] if not label.startswith("-") else "-" + label[1:].split("-", 1)[0]
-    try:
-        return (0, float(head), label)
-    except ValueError:
-        return (2 if label == "none" else 1, 0.0, label)
+def groups(entries: list[dict], spec: str) -> dict[str, list[int]]:
+    """Indices of ``entries`` per group of ``spec`` (see :func:`parse_group_spec`), groups in
+    :func:`group_label`'s order.
 
-
-def breakdown(entries: list[dict], rows: list[dict], spec: str) -> list[dict]:
-    """Error rates of ``rows`` (hypotheses of ``entries``, in order) grouped by ``spec``
-    (see :func:`parse_group_spec`): one dict per group, ``group`` plus :func:`error_rates`.
-
-    Raises ``ValueError`` when no entry has the field or a value cannot be binned.
+    Raises ``ValueError`` when the spec is malformed, no entry has the field or a value
+    cannot be binned.
     """
     field, width = parse_group_spec(spec)
     if not any(field in e for e in entries):
         fields = sorted({k for e in entries for k in e})
         raise ValueError(f"no utterance has the field {field!r}; the manifest's fields are "
                          f"{', '.join(fields)}")
-    groups: dict[str, list[dict]] = {}
-    for e, r in zip(entries, rows, strict=True):
+    out: dict[str, list[int]] = {}
+    keys = {}
+    for i, e in enumerate(entries):
         try:
-            label = group_label(e.get(field), width)
+            key, label = _group(e.get(field), width)
         except ValueError as err:
             raise ValueError(f"{spec}: utterance {e.get('id')}: {err}") from None
-        groups.setdefault(label, []).append(r)
+        keys[label] = key
+        out.setdefault(label, []).append(i)
+    return {label: out[label] for label in sorted(out, key=lambda g: (keys[g], g))}
+
+
+def breakdown(entries: list[dict], rows: list[dict], spec: str) -> list[dict]:
+    """Error rates of ``rows`` (hypotheses of ``entries``, in order) grouped by ``spec``
+    (:func:`groups`): one dict per group, ``group`` plus :func:`error_rates`.
+
+    Raises ``ValueError`` as :func:`groups` does.
+    """
+    if len(rows) != len(entries):
+        raise ValueError(f"breakdown: {len(entries)} entries but {len(rows)} rows")
     out = []
-    for label in sorted(groups, key=_group_order):
-        sub = [r for r in groups[label] if r["ref"].strip()]
+    for label, idx in groups(entries, spec).items():
+        sub = [rows[i] for i in idx if rows[i]["ref"].strip()]
         if sub:
             out.append({"group": label, **error_rates([r["ref"] for r in sub],
                                                       [r["hyp"] for r in sub])})

@@ -123,11 +123,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"zeroskip eval: error: manifest {manifest} has no utterances", file=sys.stderr)
         return 2
     by = [spec for spec in args.by.split(",") if spec.strip()]
-    from model.evaluate import breakdown
-    try:  # every group spec checked on the references before anything is decoded
-        refs = [{"ref": e["text"], "hyp": e["text"]} for e in entries]
+    from model.evaluate import breakdown, groups
+    try:  # every group spec checked before anything is decoded
         for spec in by:
-            breakdown(entries, refs, spec)
+            groups(entries, spec)
     except ValueError as e:
         print(f"zeroskip eval: error: --by {e}", file=sys.stderr)
         return 2
