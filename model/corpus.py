@@ -463,37 +463,6 @@ def _owner(text: str, seed: int, heldout: bool) -> str:
     return "dev" if u < SPLIT_FRACTIONS["train"] + SPLIT_FRACTIONS["dev"] else "test"
 
 
-class _SentenceSampler:
-    """Draws (template, normalized text) pairs that a split owns, with its template mix."""
-
-    _TRIES = 64
-
-    def __init__(self, split: str, seed: int, rng: random.Random):
-        if split not in SPLITS:
-            raise CorpusError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
-        self.split, self.seed, self.rng = split, seed, rng
-        held = heldout_templates(seed)
-        self.seen: dict[str, list[Template]] = {}
-        self.held: dict[str, list[Template]] = {}
-        for t in templates():
-            (self.held if t.id in held else self.seen).setdefault(t.intent, []).append(t)
-
-    def draw(self) -> tuple[Template, str]:
-        rng = self.rng
-        for _ in range(1000):
-            use_held = self.split != "train" and rng.random() < HELDOUT_SHARE
-            pool = self.held if use_held else self.seen
-            intent = rng.choice(sorted(pool))
-            template = rng.choice(pool[intent])
-            tree = _tree(template.pattern)
-            for _ in range(self._TRIES):
-                text = normalize(_expand(tree, rng))
-                if _owner(text, self.seed, use_held) == self.split:
-                    return template, text
-        raise CorpusError(f"could not draw a sentence for split {self.split!r}; the templates "
-                          f"are too few or too small")
-
-
 #: Template id and intent of the word-sequence sentences (see the module docstring, step 6).
 WORDS_TEMPLATE = Template("words.0", "words", "")
 #: Words per word-sequence sentence (inclusive range).
@@ -508,13 +477,48 @@ def training_vocabulary(seed: int = 0, sample: int = 20000) -> tuple[str, ...]:
                          for w in text.split()}))
 
 
-def _word_sequence(rng: random.Random, seed: int) -> str:
-    vocab = training_vocabulary(seed)
-    for _ in range(1000):
-        text = normalize(" ".join(rng.choice(vocab) for _ in range(rng.randint(*WORDS_PER_SEQUENCE))))
-        if _owner(text, seed, False) == "train":
-            return text
-    raise CorpusError("could not draw a word sequence the training split owns")
+class _SentenceSampler:
+    """Draws (template, normalized text) pairs that a split owns, with its template mix (and,
+    in training, ``word_sequences`` of random word sequences: module docstring, step 6)."""
+
+    _TRIES = 64
+
+    def __init__(self, split: str, seed: int, rng: random.Random, word_sequences: float = 0.0):
+        if split not in SPLITS:
+            raise CorpusError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+        self.split, self.seed, self.rng = split, seed, rng
+        self.word_sequences = word_sequences if split == "train" else 0.0
+        held = heldout_templates(seed)
+        self.seen: dict[str, list[Template]] = {}
+        self.held: dict[str, list[Template]] = {}
+        for t in templates():
+            (self.held if t.id in held else self.seen).setdefault(t.intent, []).append(t)
+
+    def draw(self) -> tuple[Template, str]:
+        rng = self.rng
+        if self.word_sequences and rng.random() < self.word_sequences:
+            return WORDS_TEMPLATE, self._word_sequence()
+        for _ in range(1000):
+            use_held = self.split != "train" and rng.random() < HELDOUT_SHARE
+            pool = self.held if use_held else self.seen
+            intent = rng.choice(sorted(pool))
+            template = rng.choice(pool[intent])
+            tree = _tree(template.pattern)
+            for _ in range(self._TRIES):
+                text = normalize(_expand(tree, rng))
+                if _owner(text, self.seed, use_held) == self.split:
+                    return template, text
+        raise CorpusError(f"could not draw a sentence for split {self.split!r}; the templates "
+                          f"are too few or too small")
+
+    def _word_sequence(self) -> str:
+        vocab, rng = training_vocabulary(self.seed), self.rng
+        for _ in range(1000):
+            n = rng.randint(*WORDS_PER_SEQUENCE)
+            text = normalize(" ".join(rng.choice(vocab) for _ in range(n)))
+            if _owner(text, self.seed, False) == "train":
+                return text
+        raise CorpusError("could not draw a word sequence the training split owns")
 
 
 def sentences(count: int, *, seed: int = 0, split: str = "train") -> list[tuple[str, str]]:
@@ -618,14 +622,11 @@ def plan_corpus(*, hours: float, seed: int = 0, voices: dict | None = None,
     for split in SPLITS:
         target = hours * 3600.0 * SPLIT_FRACTIONS[split]
         rng = random.Random(f"{seed}:plan:{split}")
-        sampler = _SentenceSampler(split, seed, rng)
+        sampler = _SentenceSampler(split, seed, rng, word_sequences)
         split_voices = by_split[split]
         items, total = [], 0.0
         while total < target or not items:
-            if split == "train" and word_sequences and rng.random() < word_sequences:
-                template, text = WORDS_TEMPLATE, _word_sequence(rng, seed)
-            else:
-                template, text = sampler.draw()
+            template, text = sampler.draw()
             voice = rng.choice(split_voices)
             speed = rng.randint(*SPEED_RANGE)
             pitch = rng.randint(*PITCH_LIMITS["pitch"])
