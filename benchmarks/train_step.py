@@ -29,10 +29,7 @@ from model.rnnt import RNNT, rnnt  # noqa: E402
 
 def _autograd_lattice(model: RNNT, feats, lengths, targets):
     """``RNNT._lattice`` as it was: autograd through ``join`` on the broadcast lattice."""
-    enc, _, _ = model.transcribe(feats, lengths)
-    tokens = torch.cat([torch.full((len(targets), 1), model.blank, dtype=torch.int64),
-                        targets.to(torch.int64)], 1)
-    pred, _ = model.predict(tokens)
+    enc, pred = model._lattice_inputs(feats, lengths, targets)
     return model.join(enc[:, :, None, :], pred[:, None, :, :]), enc
 
 

@@ -759,13 +759,19 @@ class RNNT(nn.Module):
         """
         return self._lattice(feats, lengths, targets)[0]
 
-    def _lattice(self, feats, lengths, targets):
-        """``(logits (N, T, U + 1, V), enc (N, T, J))``."""
+    def _lattice_inputs(self, feats, lengths, targets):
+        """``(enc (N, T, J), pred (N, U + 1, J))``: the encoder output and the prediction
+        network's output after the blank and each target label."""
         enc, _, _ = self.transcribe(feats, lengths)
         N = targets.shape[0]
         tokens = torch.cat([torch.full((N, 1), self.blank, dtype=torch.int64),
                             targets.to(torch.int64)], 1)
         pred, _ = self.predict(tokens)
+        return enc, pred
+
+    def _lattice(self, feats, lengths, targets):
+        """``(logits (N, T, U + 1, V), enc (N, T, J))``."""
+        enc, pred = self._lattice_inputs(feats, lengths, targets)
         # join(enc[:, :, None], pred[:, None]), without keeping the lattice's activations
         w, b = self.out.weight_bias()
         return self._logits(_LatticeJoint.apply(enc, pred, w, b, bool(self.act_quant))), enc
