@@ -38,6 +38,10 @@ A checkpoint that does not exist leaves its rows "not trained (make model-all)" 
 read, or whose weight widths are not the row's (a ``qat4.ckpt`` with 8-bit weights), is an error:
 one line on stderr naming the file, exit status 2, before any row is evaluated.
 
+Lineage: a fine-tuned checkpoint records the SHA-256 of the checkpoint it was initialized from
+(``init_sha256`` in its metrics); rows whose checkpoint was not fine-tuned from this table's
+``fp32.ckpt`` (or that do not record it) are named under the table (:func:`lineage`).
+
 Resuming: each row's result is written (atomically) to ``OUT/accuracy/<row>.json`` with its key:
 the SHA-256 of the checkpoint file, the manifest's resolved path and SHA-256 (and that of
 ``train.jsonl`` beside it, which decides seen/held-out templates and PocketSphinx's LM), the
@@ -81,7 +85,7 @@ from model.evaluate import _held_out  # noqa: E402
 from sim.argtypes import positive_int  # noqa: E402
 from sim.commands.eval import evaluate_checkpoint  # noqa: E402
 
-__all__ = ["ROWS", "Row", "AccuracyError", "main", "run", "row_key", "targets", "markdown",
+__all__ = ["ROWS", "Row", "AccuracyError", "main", "run", "row_key", "lineage", "targets", "markdown",
            "update_readme", "NOT_TRAINED", "BEGIN", "END"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,6 +232,28 @@ def check_checkpoints(models: Path, rows=ROWS) -> dict[str, str]:
     return out
 
 
+def lineage(models: Path, rows=ROWS) -> dict[str, dict]:
+    """Where each fine-tuned checkpoint's weights came from, against ``MODELS/fp32.ckpt``.
+
+    ``{checkpoint name: {"init_sha256": str or None, "from_fp32": True, False or None}}`` for
+    every existing checkpoint other than ``fp32.ckpt``: ``init_sha256`` is what training recorded
+    (the header SHA-256 of its ``--init`` checkpoint, :func:`model.train.fit`'s ``lineage``;
+    None when not recorded), ``from_fp32`` whether that is this table's fp32 model (None when
+    either is unknown). A table whose rows were fine-tuned from different fp32 models compares
+    them unfairly; the markdown says so.
+    """
+    fp32 = models / "fp32.ckpt"
+    base = read_header(fp32)["sha256"] if fp32.exists() else None
+    out = {}
+    for name in dict.fromkeys(r.checkpoint for r in rows):
+        if name is None or name == "fp32.ckpt" or not (models / name).exists():
+            continue
+        init = (read_header(models / name).get("metrics") or {}).get("init_sha256")
+        out[name] = dict(init_sha256=init,
+                         from_fp32=None if init is None or base is None else init == base)
+    return out
+
+
 def row_key(row: Row, *, checkpoints: dict, manifest: dict, utterances: int,
             extra: dict | None = None) -> dict:
     """The cache key of ``row`` (JSON-compatible; two runs agree iff their keys are equal)."""
@@ -359,7 +385,9 @@ def targets(rows: list[dict]) -> list[dict]:
     add("QAT 4-bit + 80 % pruning within 1.0 WER point of fp32", [fp32, q80],
         lambda: q80["wer"] - fp32["wer"] <= 0.01 + 1e-12,
         lambda: f"{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
-                f"{100 * (q80['wer'] - fp32['wer']):+.2f} points")
+                f"{100 * (q80['wer'] - fp32['wer']):+.2f} points"
+                + (" (not fine-tuned from this fp32 model)" if q80.get("from_fp32") is False
+                   else ""))
     add("QAT 4-bit + 80 % pruning better than post-training pruning 80 % + PTQ 4-bit", [q80, p80],
         lambda: q80["wer"] < p80["wer"],
         lambda: f"{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
@@ -456,6 +484,15 @@ def markdown(result: dict) -> str:
                      f"| {_pct(r['wer'])} | {_pct(r['wer_held_out'])} | {_pct(r['cer'])} "
                      f"| {_size(fp['bytes'])} | {fp['bits_per_weight']:.2f} "
                      f"| {vs} |")
+    others = [r for r in rows if r["status"] == "ok" and r.get("from_fp32") is not True
+              and "from_fp32" in r]
+    if others:
+        def why(r):
+            if r["init_sha256"] is None:
+                return "not recorded"
+            return f"initialized from another model (SHA-256 {r['init_sha256'][:12]})"
+        lines += ["", "Not fine-tuned from this table's fp32 model (or not recorded): "
+                  + "; ".join(f"{r['label']}: {why(r)}" for r in others) + "."]
     lines += ["", "Targets (issue 3):", ""]
     for t in result["targets"]:
         detail = f": {t['detail']}" if t["detail"] else ""
@@ -524,6 +561,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     if not entries:
         raise AccuracyError(f"manifest {manifest} has no utterances")
     shas = check_checkpoints(models)
+    bases = lineage(models)
     train = manifest.with_name("train.jsonl")
     train_templates = None
     if train.exists():
@@ -540,7 +578,8 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     for row in bar:
         bar.set_postfix_str(row.key)
         base = dict(key=row.key, label=row.label, w_bits=row.w_bits,
-                    checkpoint=None if row.checkpoint is None else str(models / row.checkpoint))
+                    checkpoint=None if row.checkpoint is None else str(models / row.checkpoint),
+                    **bases.get(row.checkpoint, {}))
         extra = None
         if row.checkpoint is None:
             if args.skip_pocketsphinx:

@@ -68,7 +68,7 @@ from pathlib import Path
 import torch
 
 from . import frontend
-from .checkpoint import CheckpointError, atomic_write, load, load_into, save
+from .checkpoint import CheckpointError, atomic_write, load, load_into, read_header, save
 from .decode import MAX_SYMBOLS, greedy_batch
 from .prune import GradualPruner, sparsity_report
 from .qat import ACOS_LAMBDA, acos_lambda, acos_regularizer, quantize_post_training
@@ -460,7 +460,8 @@ class _Schedule:
 
 def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg: TrainConfig, *,
         out=None, state: dict | None = None, progress: bool = True, max_steps: int | None = None,
-        save_every_s: float = 600.0, log=print, init_masks: dict | None = None) -> dict:
+        save_every_s: float = 600.0, log=print, init_masks: dict | None = None,
+        stop_after_epoch: int | None = None, lineage: dict | None = None) -> dict:
     """The training loop on in-memory data (what :func:`train` runs after loading the corpus).
 
     Parameters
@@ -487,12 +488,20 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
         Pruning masks of the checkpoint ``model`` was initialized from: with ``cfg.sparsity``,
         pruning continues from them (see :class:`model.prune.GradualPruner`'s ``masks``), so a
         pruned model can be trained further without regrowing its pruned weights.
+    stop_after_epoch : int, optional
+        Stop (resumably) once this many epochs are done, with the learning-rate and pruning
+        schedules still planned over ``cfg.epochs``: a long schedule cut short, reproducibly.
+    lineage : dict, optional
+        Where the weights came from (``init_sha256``: the SHA-256 in the header of the
+        checkpoint they were initialized from), kept in the training state and copied into the
+        saved checkpoints' metrics. A resumed run keeps the lineage of its state.
 
     Returns
     -------
     dict
         Summary: ``best_dev_wer``, ``best_epoch``, ``final_dev_wer``, ``steps``, ``epochs``,
-        ``seconds``, ``stopped`` (True if ``max_steps`` ended it early), ``history``.
+        ``seconds``, ``stopped`` (True if ``max_steps`` or ``stop_after_epoch`` ended it early),
+        ``history``.
     """
     from tqdm import tqdm
 
@@ -538,6 +547,8 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
         torch.set_rng_state(state["rng"]["torch"])
         step, epoch, batch0 = state["step"], state["epoch"], state["batch"]
         history, best, elapsed = state["history"], state["best"], state["elapsed"]
+        lineage = state.get("lineage")
+    lineage = dict(lineage or {})
     if sched.qat_start is not None:
         history["phases"]["QAT"] = (sched.qat_start, total)
     if pruner is not None:
@@ -552,7 +563,8 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
                     optimizer=opt.state_dict(), pruner=pruner.state_dict() if pruner else None,
                     ctc_head=ctc_head.state_dict() if ctc_head is not None else None,
                     rng=dict(torch=torch.get_rng_state()),
-                    history=history, best=best, elapsed=elapsed + time.monotonic() - t_start)
+                    history=history, best=best, elapsed=elapsed + time.monotonic() - t_start,
+                    lineage=lineage)
 
     def masks():
         return dict(pruner.masks) if pruner else None
@@ -569,6 +581,9 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
     b = batch0
     try:
         while epoch < cfg.epochs:
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                stopped = True
+                break
             g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
             batches = make_batches(train_set.lengths, batch_size=cfg.batch_size,
                                    batch_frames=cfg.batch_frames, generator=g)
@@ -652,7 +667,8 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
                                        or entry["dev_wer"] <= best["wer"]):
                 best = dict(wer=entry["dev_wer"], epoch=epoch)
                 if out is not None:
-                    save(out, model, masks=masks(), metrics=_metrics(cfg, model, entry))
+                    save(out, model, masks=masks(),
+                         metrics=dict(_metrics(cfg, model, entry), **lineage))
             if out is not None:
                 save_last(epoch, 0)
                 t_saved = time.monotonic()
@@ -681,7 +697,7 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
           sparsity: float | None = None, qat: bool = True, init_from=None, resume: bool = True,
           progress: bool = True, seed: int = 0, spec_augment: bool = True,
           cache_dir=None, threads: int | None = None, max_steps: int | None = None,
-          dev_limit: int | None = None, log=print, **options) -> dict:
+          stop_after_epoch: int | None = None, dev_limit: int | None = None, log=print, **options) -> dict:
     """Train a model on a corpus directory and write its checkpoint (module docstring).
 
     Parameters
@@ -711,6 +727,9 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
         ``torch.set_num_threads`` for the run.
     max_steps : int, optional
         Stop (resumably) after this many optimizer steps.
+    stop_after_epoch : int, optional
+        Stop (resumably) once this many epochs are done; the schedules stay planned over
+        ``epochs`` (see :func:`fit`). Not part of the configuration: a later run may go on.
     dev_limit : int, optional
         Evaluate only the first ``dev_limit`` dev utterances each epoch.
     log : callable
@@ -743,7 +762,9 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
     if dev_set is None:
         log("no dev.jsonl: the last epoch will be kept")
 
-    state, init_masks = None, None
+    state, init_masks, lineage = None, None, {}
+    if stop_after_epoch is not None and stop_after_epoch < 1:
+        raise TrainError(f"stop_after_epoch must be at least 1, not {stop_after_epoch}")
     if resume and last.exists() and cfg.epochs > 0:
         ck = load(last, train_state=True)
         state = ck.train_state
@@ -766,6 +787,7 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
         if init_from is not None:
             try:
                 init_masks = load_into(model, init_from).masks or None
+                lineage = dict(init_sha256=read_header(init_from)["sha256"])
             except CheckpointError as e:
                 raise TrainError(f"--init: {e}") from None
             log(f"initialized from {init_from}")
@@ -778,12 +800,13 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
     log(f"{len(train_set)} training utterances, {0 if dev_set is None else len(dev_set)} dev; "
         f"model {cfg.preset}: {count_parameters(model):,} parameters")
     summary = fit(model, train_set, dev_set, cfg, out=out, state=state, progress=progress,
-                  max_steps=max_steps, log=log, init_masks=init_masks)
+                  max_steps=max_steps, log=log, init_masks=init_masks,
+                  stop_after_epoch=stop_after_epoch, lineage=lineage)
     result = dict(summary, out=str(out), parameters=count_parameters(model))
     if summary["stopped"]:
         return result
     if cfg.epochs == 0 or not out.exists():      # no training, or no eligible epoch yet
-        save(out, model, masks=init_masks, metrics=dict(epoch=summary["epochs"]))
+        save(out, model, masks=init_masks, metrics=dict(epoch=summary["epochs"], **lineage))
     best = load(out)
     if cfg.w_bits and not cfg.qat:
         q = quantize_post_training(best.model, cfg.w_bits)

@@ -87,6 +87,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=0.0, metavar="P",
                    help="dropout on the encoder layers' outputs and the prediction network's "
                         "embeddings and outputs while training, 0 <= P < 1 (default 0: off)")
+    p.add_argument("--stop-after-epoch", type=_positive, default=None, metavar="N",
+                   help="stop (resumably) once N epochs are done, with the learning-rate and "
+                        "pruning schedules still planned over --epochs: a long schedule cut "
+                        "short, reproducibly (rerun without it to go on)")
     p.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (fine-tuning; same preset)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default 0)")
@@ -119,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                         sparsity=args.sparsity, qat=args.qat, init_from=args.init,
                         resume=args.resume, progress=args.progress, seed=args.seed,
                         spec_augment=args.spec_augment, threads=args.threads,
-                        dev_limit=args.dev_limit, acos_lambda=args.acos_lambda,
+                        dev_limit=args.dev_limit, stop_after_epoch=args.stop_after_epoch,
+                        acos_lambda=args.acos_lambda,
                         ctc_weight=args.ctc_weight, dropout=args.dropout, log=log)
     except (TrainError, CheckpointError, CorpusError) as e:
         print(f"zeroskip train: error: {e}", file=sys.stderr)

@@ -16,7 +16,7 @@ import torch
 
 import benchmarks.accuracy as accuracy
 from model.audio import write_wav
-from model.checkpoint import save
+from model.checkpoint import read_header, save
 from model.evaluate import error_rates
 from model.rnnt import rnnt
 
@@ -357,3 +357,30 @@ def test_rows_selects_what_is_computed(corpus, checkpoints, tmp_path, capsys, co
     with pytest.raises(SystemExit):
         accuracy.main(["--rows", "nonsense"])
     assert "unknown row(s) nonsense" in capsys.readouterr().err
+
+
+def test_rows_not_fine_tuned_from_this_fp32_are_named(corpus, checkpoints, tmp_path, capsys):
+    """A fine-tuned checkpoint records its initial checkpoint's SHA-256; the table names the rows
+    that were not fine-tuned from its fp32.ckpt, or that do not say."""
+    models = _models(tmp_path, checkpoints, "fp32.ckpt", "qat4.ckpt")
+    base = read_header(models / "fp32.ckpt")["sha256"]
+    save(models / "qat8.ckpt", _tiny(3, 8), metrics=dict(init_sha256=base))
+    save(models / "qat4-s80.ckpt", _tiny(4, 4), metrics=dict(init_sha256="ab" * 32))
+    assert accuracy.lineage(models) == {
+        "qat8.ckpt": dict(init_sha256=base, from_fp32=True),
+        "qat4.ckpt": dict(init_sha256=None, from_fp32=None),
+        "qat4-s80.ckpt": dict(init_sha256="ab" * 32, from_fp32=False)}
+    code, result, _ = _run(capsys, corpus, models, tmp_path / "out", "--rows",
+                           "fp32,qat8,qat4,qat4-s80")
+    assert code == 0
+    rows = {r["key"]: r for r in result["rows"]}
+    assert rows["qat8"]["from_fp32"] is True and rows["qat4-s80"]["from_fp32"] is False
+    assert "from_fp32" not in rows["fp32"]
+    md = (tmp_path / "out" / "accuracy.md").read_text()
+    note = next(line for line in md.splitlines() if line.startswith("Not fine-tuned"))
+    assert "QAT 4-bit: not recorded" in note
+    assert "QAT 4-bit + gradual pruning 80 %: initialized from another model (SHA-256 abababababab)" \
+        in note
+    assert "QAT 8-bit" not in note
+    within = next(t for t in result["targets"] if t["name"].startswith("QAT 4-bit + 80 % pruning within"))
+    assert within["detail"].endswith("(not fine-tuned from this fp32 model)")

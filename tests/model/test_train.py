@@ -211,6 +211,52 @@ def test_train_post_training_quantization_and_init(tmp_path):
         train(manifest_dir=tmp_path, out=tmp_path / "y.ckpt", cache_dir=cache, **KW)
 
 
+def test_stop_after_epoch_cuts_the_schedule_and_resumes_exactly(tmp_path):
+    """stop_after_epoch stops once that many epochs are done with the schedules still planned
+    over all epochs; going on without it gives the uninterrupted run's weights."""
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    whole = tmp_path / "whole.ckpt"
+    r = train(manifest_dir=corpus, out=whole, cache_dir=cache, **KW)
+    cut = tmp_path / "cut.ckpt"
+    r1 = train(manifest_dir=corpus, out=cut, cache_dir=cache, stop_after_epoch=2, **KW)
+    assert r1["stopped"] and r1["epochs"] == 2 and r1["steps"] == 4
+    assert read_header(cut)["metrics"]["epoch"] == 2
+    lr_cut = [e["lr"] for e in r1["history"]["epochs"]]
+    assert lr_cut == [e["lr"] for e in r["history"]["epochs"][:2]]   # the 3-epoch schedule
+    again = train(manifest_dir=corpus, out=cut, cache_dir=cache, stop_after_epoch=2, **KW)
+    assert again["stopped"] and again["steps"] == 4                  # nothing more to do
+    r2 = train(manifest_dir=corpus, out=cut, cache_dir=cache, **KW)
+    assert not r2["stopped"] and r2["steps"] == r["steps"]
+    a, b = load(whole).model.state_dict(), load(cut).model.state_dict()
+    for k in a:
+        assert_equal(a[k].numpy(), b[k].numpy())
+    with pytest.raises(TrainError, match="stop_after_epoch must be at least 1"):
+        train(manifest_dir=corpus, out=cut, cache_dir=cache, stop_after_epoch=0, **KW)
+
+
+def test_fine_tuned_checkpoints_record_their_initial_checkpoint(tmp_path):
+    """The SHA-256 of the --init checkpoint goes into the metrics of every checkpoint the run
+    saves, also after a resume (when the initial file may have changed since)."""
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    base = tmp_path / "base.ckpt"
+    train(manifest_dir=corpus, out=base, cache_dir=cache, **dict(KW, epochs=1))
+    assert "init_sha256" not in read_header(base)["metrics"]      # trained from scratch
+    sha = read_header(base)["sha256"]
+    out = tmp_path / "ft.ckpt"
+    train(manifest_dir=corpus, out=out, cache_dir=cache, init_from=base, max_steps=3,
+          **dict(KW, w_bits=8))
+    assert read_header(out)["metrics"]["init_sha256"] == sha
+    base.write_bytes(b"replaced")
+    train(manifest_dir=corpus, out=out, cache_dir=cache, init_from=base, **dict(KW, w_bits=8))
+    assert read_header(out)["metrics"]["init_sha256"] == sha      # from the resumed state
+    ptq = tmp_path / "ptq.ckpt"
+    train(manifest_dir=corpus, out=ptq, cache_dir=cache, init_from=out, w_bits=8, qat=False,
+          **dict(KW, epochs=0))
+    assert read_header(ptq)["metrics"]["init_sha256"] == read_header(out)["sha256"]
+
+
 def test_fine_tuning_a_pruned_checkpoint_keeps_its_pruned_weights(tmp_path):
     """--init of a pruned checkpoint with --sparsity: pruning continues from its masks (no
     weight pruned before regrows), and a target below its sparsity is refused."""
