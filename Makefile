@@ -76,7 +76,7 @@ build/corpus/words/corpus.json: | $(STAMP)
 # committed model is the first one trained from scratch (12 epochs on MAIN_CORPUS, no dropout),
 # then `make fp32-more` as it stands.
 FP32_MORE := 10
-FP32_STOP := 5
+FP32_STOP := 4
 $(MODELS)/fp32.done: $(CORPUS)/corpus.json
 	@mkdir -p $(MODELS)
 	@if [ -f models/fp32.ckpt ] && [ -z "$(RETRAIN_FP32)" ]; then \
