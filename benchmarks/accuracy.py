@@ -199,7 +199,7 @@ def _expected_bits(row: Row) -> int | None:
     return None if row.ptq else row.w_bits
 
 
-def check_checkpoints(models: Path, rows=ROWS) -> dict[str, str]:
+def check_checkpoints(models: Path, rows=ROWS, headers: dict | None = None) -> dict[str, str]:
     """SHA-256 of every checkpoint the rows use that exists, after validating it.
 
     Raises
@@ -209,8 +209,12 @@ def check_checkpoints(models: Path, rows=ROWS) -> dict[str, str]:
         which verifies the payload's checksum).
     AccuracyError
         Weight widths that are not the row's.
+
+    ``headers``, when given, receives each checkpoint's validated header by file name (for
+    :func:`lineage`, so that no file is read twice).
     """
-    out, headers = {}, {}
+    out = {}
+    headers = {} if headers is None else headers
     for row in rows:
         if row.checkpoint is None:
             continue
@@ -232,7 +236,7 @@ def check_checkpoints(models: Path, rows=ROWS) -> dict[str, str]:
     return out
 
 
-def lineage(models: Path, rows=ROWS) -> dict[str, dict]:
+def lineage(models: Path, rows=ROWS, headers: dict | None = None) -> dict[str, dict]:
     """Where each fine-tuned checkpoint's weights came from, against ``MODELS/fp32.ckpt``.
 
     ``{checkpoint name: {"init_sha256": str or None, "from_fp32": True, False or None}}`` for
@@ -240,15 +244,21 @@ def lineage(models: Path, rows=ROWS) -> dict[str, dict]:
     (the header SHA-256 of its ``--init`` checkpoint, :func:`model.train.fit`'s ``lineage``;
     None when not recorded), ``from_fp32`` whether that is this table's fp32 model (None when
     either is unknown). A table whose rows were fine-tuned from different fp32 models compares
-    them unfairly; the markdown says so.
+    them unfairly; the markdown says so. ``headers``: those :func:`check_checkpoints` read.
     """
-    fp32 = models / "fp32.ckpt"
-    base = read_header(fp32)["sha256"] if fp32.exists() else None
+    headers = {} if headers is None else headers
+
+    def header(name):
+        if name not in headers:
+            headers[name] = read_header(models / name)
+        return headers[name]
+
+    base = header("fp32.ckpt")["sha256"] if (models / "fp32.ckpt").exists() else None
     out = {}
     for name in dict.fromkeys(r.checkpoint for r in rows):
         if name is None or name == "fp32.ckpt" or not (models / name).exists():
             continue
-        init = (read_header(models / name).get("metrics") or {}).get("init_sha256")
+        init = (header(name).get("metrics") or {}).get("init_sha256")
         out[name] = dict(init_sha256=init,
                          from_fp32=None if init is None or base is None else init == base)
     return out
@@ -484,8 +494,7 @@ def markdown(result: dict) -> str:
                      f"| {_pct(r['wer'])} | {_pct(r['wer_held_out'])} | {_pct(r['cer'])} "
                      f"| {_size(fp['bytes'])} | {fp['bits_per_weight']:.2f} "
                      f"| {vs} |")
-    others = [r for r in rows if r["status"] == "ok" and r.get("from_fp32") is not True
-              and "from_fp32" in r]
+    others = [r for r in rows if r["status"] == "ok" and r.get("from_fp32", True) is not True]
     if others:
         def why(r):
             if r["init_sha256"] is None:
@@ -560,8 +569,9 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
         entries = entries[:args.limit]
     if not entries:
         raise AccuracyError(f"manifest {manifest} has no utterances")
-    shas = check_checkpoints(models)
-    bases = lineage(models)
+    headers = {}
+    shas = check_checkpoints(models, headers=headers)
+    bases = lineage(models, headers=headers)
     train = manifest.with_name("train.jsonl")
     train_templates = None
     if train.exists():

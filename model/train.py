@@ -68,7 +68,7 @@ from pathlib import Path
 import torch
 
 from . import frontend
-from .checkpoint import CheckpointError, atomic_write, load, load_into, read_header, save
+from .checkpoint import CheckpointError, atomic_write, load, load_into, save
 from .decode import MAX_SYMBOLS, greedy_batch
 from .prune import GradualPruner, sparsity_report
 from .qat import ACOS_LAMBDA, acos_lambda, acos_regularizer, quantize_post_training
@@ -786,8 +786,8 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
         model = rnnt(preset=cfg.preset, **cfg.model)
         if init_from is not None:
             try:
-                init_masks = load_into(model, init_from).masks or None
-                lineage = dict(init_sha256=read_header(init_from)["sha256"])
+                init = load_into(model, init_from)
+                init_masks, lineage = init.masks or None, dict(init_sha256=init.header["sha256"])
             except CheckpointError as e:
                 raise TrainError(f"--init: {e}") from None
             log(f"initialized from {init_from}")
