@@ -4,8 +4,8 @@
                                             [--out build/bench] [--readme [FILE]] [--json]
 
 Every row is scored on the same utterances (the test split, default
-``build/corpus/main/test.jsonl``, or its first ``--limit N``) with greedy decoding (one row
-with beam 4), by :func:`sim.commands.eval.evaluate_checkpoint` (WER over all utterances and over
+``build/corpus/main/test.jsonl``, or its first ``--limit N``) with greedy decoding (the shipped
+default also with beam search), by :func:`sim.commands.eval.evaluate_checkpoint` (WER over all utterances and over
 those whose template was held out of training, CER):
 
 * ``fp32``: ``MODELS/fp32.ckpt`` as trained;
@@ -15,14 +15,17 @@ those whose template was held out of training, CER):
 * ``prune50-ptq4`` ... ``prune90-ptq4``: :func:`model.prune.prune_post_training` of the fp32
   model, then 4-bit post-training quantization (the no-retraining baseline);
 * ``qat4-s50`` ... ``qat4-s90``: ``MODELS/qat4-sNN.ckpt`` (4-bit QAT with gradual pruning);
-* ``qat4-s80-int``: the same checkpoint decoded by the integer reference
+* ``default``: the shipped default model (``--default``, ``models/default.ckpt``, ``make model``:
+  the 4-bit, 80 % sparse QAT recipe, trained longer than ``qat4-s80``); the issue's targets for
+  the 4-bit, 80 % sparse model judge it (``qat4-s80`` when it is not measured);
+* ``default-int``: the same checkpoint decoded by the integer reference
   (:class:`model.intref.IntRNNT`, the accelerator's arithmetic, as ``zeroskip eval --int``);
-* ``qat4-s80-beam4``: the same checkpoint with beam search (beam 4; about 0.2 s per utterance
+* ``default-beam4``: the same checkpoint with beam search (beam 4; about 0.2 s per utterance
   on one core: ~11 min for the test split);
-* ``qat4-s80-beam4-lm``: beam 4 with the domain character language model (``--lm``, default
+* ``default-beam4-lm``: beam 4 with the domain character language model (``--lm``, default
   ``models/lm.json.gz``, :mod:`model.lm`) fused in, as ``zeroskip transcribe`` decodes; the
   model file's SHA-256 and fusion weights are part of the row's cache key;
-* ``qat4-s80-beam8-lm``: the same with beam 8 (``zeroskip transcribe --beam 8``; ~2x the time);
+* ``default-beam8-lm``: the same with beam 8 (``zeroskip transcribe --beam 8``; ~2x the time);
 * ``pocketsphinx``: :class:`model.baseline.PocketSphinxBaseline` with the trigram LM built from
   the texts of ``train.jsonl`` next to the manifest (as ``zeroskip eval --baseline`` does).
 
@@ -49,7 +52,7 @@ number of utterances, the transformation and the decoding. A rerun reuses every 
 unchanged, so an interrupted run recomputes only the rows it had not finished. (The WAV files are
 not hashed: regenerating a corpus rewrites its manifest, whose ids carry the rendering's hash.)
 
-Below the table, WER by condition: the rows ``fp32``, ``qat4-s80``, ``qat4-s80-beam8-lm`` and
+Below the table, WER by condition: the rows ``fp32``, ``default``, ``default-beam8-lm`` and
 ``pocketsphinx`` (those measured) per group of utterances (seen / held-out templates, noise
 type, SNR in 10 dB bins), from the same hypotheses (cached with each row), grouped by
 :func:`model.evaluate.breakdown` as ``zeroskip eval --by`` does.
@@ -96,6 +99,9 @@ DEFAULT_OUT = "build/bench"
 DEFAULT_README = ROOT / "README.md"
 BEGIN, END = markers("accuracy")
 NOT_TRAINED = "not trained (make model-all)"
+#: Checkpoint name of the shipped default's rows: the file ``--default`` (models/default.ckpt).
+SHIPPED = "default.ckpt"
+DEFAULT_SHIPPED = ROOT / "models" / SHIPPED
 #: Bumped whenever a row's result changes meaning, so older cache files are recomputed.
 CACHE_VERSION = 1
 
@@ -172,14 +178,15 @@ ROWS = (
           prune=s / 100, ptq=True) for s in (50, 80, 90)),
     *(Row(f"qat4-s{s}", f"QAT 4-bit + gradual pruning {s} %", f"qat4-s{s}.ckpt", 4)
       for s in (50, 80, 90)),
-    Row("qat4-s80-int", "QAT 4-bit + gradual pruning 80 %, integer reference (the accelerator)",
-        "qat4-s80.ckpt", 4, integer=True),
-    Row("qat4-s80-beam4", "QAT 4-bit + gradual pruning 80 %, beam 4",
-        "qat4-s80.ckpt", 4, beam=4),
-    Row("qat4-s80-beam4-lm", "QAT 4-bit + gradual pruning 80 %, beam 4 + domain character LM "
-        "(as `zeroskip transcribe`)", "qat4-s80.ckpt", 4, beam=4, lm=True),
-    Row("qat4-s80-beam8-lm", "QAT 4-bit + gradual pruning 80 %, beam 8 + domain character LM",
-        "qat4-s80.ckpt", 4, beam=8, lm=True),
+    Row("default", "**shipped default** (`models/default.ckpt`: QAT 4-bit + gradual pruning "
+        "80 %)", SHIPPED, 4),
+    Row("default-int", "shipped default, integer reference (the accelerator)", SHIPPED, 4,
+        integer=True),
+    Row("default-beam4", "shipped default, beam 4", SHIPPED, 4, beam=4),
+    Row("default-beam4-lm", "shipped default, beam 4 + domain character LM "
+        "(as `zeroskip transcribe`)", SHIPPED, 4, beam=4, lm=True),
+    Row("default-beam8-lm", "shipped default, beam 8 + domain character LM", SHIPPED, 4,
+        beam=8, lm=True),
     Row("pocketsphinx", "PocketSphinx en-us + domain trigram LM", None),
 )
 
@@ -194,12 +201,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def checkpoint_file(models: Path, name: str, default: Path | None = None) -> Path:
+    """The file of the checkpoint a row calls ``name``: ``MODELS/name``, except the shipped
+    default's rows, which read ``default`` when given (``--default``)."""
+    return Path(default) if name == SHIPPED and default is not None else Path(models) / name
+
+
 def _expected_bits(row: Row) -> int | None:
     """Weight width the checkpoint itself must have (the PTQ rows start from a float model)."""
     return None if row.ptq else row.w_bits
 
 
-def check_checkpoints(models: Path, rows=ROWS, headers: dict | None = None) -> dict[str, str]:
+def check_checkpoints(models: Path, rows=ROWS, headers: dict | None = None,
+                      default: Path | None = None) -> dict[str, str]:
     """SHA-256 of every checkpoint the rows use that exists, after validating it.
 
     Raises
@@ -218,7 +232,7 @@ def check_checkpoints(models: Path, rows=ROWS, headers: dict | None = None) -> d
     for row in rows:
         if row.checkpoint is None:
             continue
-        path = models / row.checkpoint
+        path = checkpoint_file(models, row.checkpoint, default)
         if not path.exists():
             continue
         if row.checkpoint not in headers:
@@ -236,31 +250,44 @@ def check_checkpoints(models: Path, rows=ROWS, headers: dict | None = None) -> d
     return out
 
 
-def lineage(models: Path, rows=ROWS, headers: dict | None = None) -> dict[str, dict]:
+def lineage(models: Path, rows=ROWS, headers: dict | None = None,
+            default: Path | None = None) -> dict[str, dict]:
     """Where each fine-tuned checkpoint's weights came from, against ``MODELS/fp32.ckpt``.
 
-    ``{checkpoint name: {"init_sha256": str or None, "from_fp32": True, False or None}}`` for
-    every existing checkpoint other than ``fp32.ckpt``: ``init_sha256`` is what training recorded
-    (the header SHA-256 of its ``--init`` checkpoint, :func:`model.train.fit`'s ``lineage``;
-    None when not recorded), ``from_fp32`` whether that is this table's fp32 model (None when
-    either is unknown). A table whose rows were fine-tuned from different fp32 models compares
-    them unfairly; the markdown says so. ``headers``: those :func:`check_checkpoints` read.
+    ``{checkpoint name: {"init_sha256": str or None, "via": [names], "from_fp32": True, False or
+    None}}`` for every existing checkpoint other than ``fp32.ckpt``: ``init_sha256`` is what
+    training recorded (the header SHA-256 of its ``--init`` checkpoint, :func:`model.train.fit`'s
+    ``lineage``; None when not recorded). The chain is followed through the table's other
+    checkpoints (the shipped default fine-tuned from ``qat4-s80.ckpt``, itself from
+    ``fp32.ckpt``): ``via`` names those passed on the way, ``from_fp32`` says whether the chain
+    ends at this table's fp32 model (None when a link does not record its origin, or there is
+    no fp32 model). A table whose rows were fine-tuned from different fp32 models compares them
+    unfairly; the markdown says so. ``headers``: those :func:`check_checkpoints` read.
     """
     headers = {} if headers is None else headers
 
     def header(name):
         if name not in headers:
-            headers[name] = read_header(models / name)
+            headers[name] = read_header(checkpoint_file(models, name, default))
         return headers[name]
 
-    base = header("fp32.ckpt")["sha256"] if (models / "fp32.ckpt").exists() else None
+    def init_of(name):
+        return (header(name).get("metrics") or {}).get("init_sha256")
+
+    names = [n for n in dict.fromkeys(r.checkpoint for r in rows)
+             if n is not None and checkpoint_file(models, n, default).exists()]
+    by_sha = {header(n)["sha256"]: n for n in names}
+    base = header("fp32.ckpt")["sha256"] if "fp32.ckpt" in names else None
     out = {}
-    for name in dict.fromkeys(r.checkpoint for r in rows):
-        if name is None or name == "fp32.ckpt" or not (models / name).exists():
+    for name in names:
+        if name == "fp32.ckpt":
             continue
-        init = (header(name).get("metrics") or {}).get("init_sha256")
-        out[name] = dict(init_sha256=init,
-                         from_fp32=None if init is None or base is None else init == base)
+        init, via, sha = init_of(name), [], init_of(name)
+        while sha is not None and sha != base and sha in by_sha and by_sha[sha] not in via:
+            via.append(by_sha[sha])
+            sha = init_of(by_sha[sha])
+        out[name] = dict(init_sha256=init, via=via,
+                         from_fp32=None if sha is None or base is None else sha == base)
     return out
 
 
@@ -379,9 +406,13 @@ _DECODING = {r.key: r.decoding for r in ROWS}
 
 def targets(rows: list[dict]) -> list[dict]:
     """The issue's targets: ``{"name", "status": pass/fail/not measured, "detail"}`` each."""
-    fp32, q80 = _find(rows, "fp32"), _find(rows, "qat4-s80")
-    p80, ps = _find(rows, "prune80-ptq4"), _find(rows, "pocketsphinx")
-    q80i = _find(rows, "qat4-s80-int")
+    fp32, ps = _find(rows, "fp32"), _find(rows, "pocketsphinx")
+    p80 = _find(rows, "prune80-ptq4")
+    # the 4-bit, 80 % sparse QAT model judged: the shipped default (the one that ships), else
+    # the qat4-s80 row (the same recipe as the table's other gradual-pruning rows)
+    q80 = _find(rows, "default") or _find(rows, "qat4-s80")
+    q80i = _find(rows, "default-int") if q80 is not None and q80["key"] == "default" else None
+    name = "" if q80 is None else ("shipped default " if q80["key"] == "default" else "qat4-s80 ")
     out = []
 
     def add(name, needed, ok, detail):
@@ -394,24 +425,25 @@ def targets(rows: list[dict]) -> list[dict]:
         lambda: f"fp32 {_pct(fp32['wer'])}")
     add("QAT 4-bit + 80 % pruning within 1.0 WER point of fp32", [fp32, q80],
         lambda: q80["wer"] - fp32["wer"] <= 0.01 + 1e-12,
-        lambda: f"{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
+        lambda: f"{name}{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
                 f"{100 * (q80['wer'] - fp32['wer']):+.2f} points"
                 + (" (not fine-tuned from this fp32 model)" if q80.get("from_fp32") is False
                    else ""))
     add("QAT 4-bit + 80 % pruning better than post-training pruning 80 % + PTQ 4-bit", [q80, p80],
         lambda: q80["wer"] < p80["wer"],
-        lambda: f"{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
+        lambda: f"{name}{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
     add("QAT 4-bit + 80 % pruning footprint <= 1/20 of the fp32 weights", [q80],
         lambda: q80["footprint"]["bytes"] * 20 <= q80["footprint"]["fp32_bytes"],
-        lambda: f"{_size(q80['footprint']['bytes'])} of {_size(q80['footprint']['fp32_bytes'])}"
+        lambda: f"{name}{_size(q80['footprint']['bytes'])} of {_size(q80['footprint']['fp32_bytes'])}"
                 f" ({q80['footprint']['ratio']:.1f}x smaller); {_bitmap_bound(q80)}")
-    decoded = [r for r in (q80, *(_find(rows, f"qat4-s80-{d}")
-                                  for d in ("beam4", "beam4-lm", "beam8-lm")))
+    decoded = [r for r in (q80, *(_find(rows, f"default-{d}")
+                                  for d in ("beam4", "beam4-lm", "beam8-lm")
+                                  if q80 is not None and q80["key"] == "default"))
                if r is not None]
     best = min(decoded, key=lambda r: r["wer"]) if decoded else None
     add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's (its best decoding)", [best, ps],
         lambda: 3 * best["wer"] <= ps["wer"],
-        lambda: f"{_pct(best['wer'])} ({_DECODING[best['key']]}) vs {_pct(ps['wer'])}: needs "
+        lambda: f"{name}{_pct(best['wer'])} ({_DECODING[best['key']]}) vs {_pct(ps['wer'])}: needs "
                 f"<= {_pct(ps['wer'] / 3)}")
     add("integer reference within 0.5 WER points of the fake-quantized model (issue 4)",
         [q80, q80i], lambda: abs(q80i["wer"] - q80["wer"]) <= 0.005 + 1e-12,
@@ -421,8 +453,8 @@ def targets(rows: list[dict]) -> list[dict]:
 
 
 #: Systems (row keys) of the WER-by-condition table, with their column headings.
-CONDITION_COLUMNS = (("fp32", "fp32"), ("qat4-s80", "4-bit, 80 % sparse"),
-                     ("qat4-s80-beam8-lm", "4-bit, 80 %, beam 8 + LM"),
+CONDITION_COLUMNS = (("fp32", "fp32"), ("default", "shipped default (4-bit, 80 % sparse)"),
+                     ("default-beam8-lm", "shipped default, beam 8 + LM"),
                      ("pocketsphinx", "PocketSphinx"))
 #: Manifest fields of the WER-by-condition table (``model.evaluate.parse_group_spec``).
 CONDITION_SPECS = ("heldout", "noise", "snr_db:10")
@@ -466,6 +498,17 @@ def conditions(entries: list[dict], hyps: dict) -> list[dict]:
     return out
 
 
+def _origin(r: dict) -> str:
+    """Where a row's checkpoint came from, when not (known to be) this table's fp32 model."""
+    via = r.get("via") or []
+    chain = "".join(f"fine-tuned from {v}, " for v in via)
+    if r["from_fp32"] is None:
+        return chain + "not recorded"
+    if via:
+        return chain + "from another model"
+    return f"initialized from another model (SHA-256 {r['init_sha256'][:12]})"
+
+
 def markdown(result: dict) -> str:
     """The table, the targets and how the figures were made, as markdown."""
     rows = result["rows"]
@@ -496,12 +539,8 @@ def markdown(result: dict) -> str:
                      f"| {vs} |")
     others = [r for r in rows if r["status"] == "ok" and r.get("from_fp32", True) is not True]
     if others:
-        def why(r):
-            if r["init_sha256"] is None:
-                return "not recorded"
-            return f"initialized from another model (SHA-256 {r['init_sha256'][:12]})"
         lines += ["", "Not fine-tuned from this table's fp32 model (or not recorded): "
-                  + "; ".join(f"{r['label']}: {why(r)}" for r in others) + "."]
+                  + "; ".join(f"{r['label']}: {_origin(r)}" for r in others) + "."]
     lines += ["", "Targets (issue 3):", ""]
     for t in result["targets"]:
         detail = f": {t['detail']}" if t["detail"] else ""
@@ -570,8 +609,9 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     if not entries:
         raise AccuracyError(f"manifest {manifest} has no utterances")
     headers = {}
-    shas = check_checkpoints(models, headers=headers)
-    bases = lineage(models, headers=headers)
+    default = Path(args.default)
+    shas = check_checkpoints(models, headers=headers, default=default)
+    bases = lineage(models, headers=headers, default=default)
     train = manifest.with_name("train.jsonl")
     train_templates = None
     if train.exists():
@@ -588,7 +628,8 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     for row in bar:
         bar.set_postfix_str(row.key)
         base = dict(key=row.key, label=row.label, w_bits=row.w_bits,
-                    checkpoint=None if row.checkpoint is None else str(models / row.checkpoint),
+                    checkpoint=(None if row.checkpoint is None
+                                else str(checkpoint_file(models, row.checkpoint, default))),
                     **bases.get(row.checkpoint, {}))
         extra = None
         if row.checkpoint is None:
@@ -607,7 +648,9 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
                 rows.append(dict(base, status="not measured", reason="pocketsphinx not installed"))
                 continue
         elif row.checkpoint not in shas:
-            rows.append(dict(base, status="not trained", reason=NOT_TRAINED))
+            rows.append(dict(base, status="not trained",
+                             reason="not trained (make model)" if row.checkpoint == SHIPPED
+                             else NOT_TRAINED))
             continue
         fusion = None
         if row.lm:
@@ -640,7 +683,8 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
             utterances = report["utterances"]
         else:
             if row.checkpoint not in loaded:
-                loaded[row.checkpoint] = load_checkpoint(models / row.checkpoint).model
+                loaded[row.checkpoint] = load_checkpoint(
+                    checkpoint_file(models, row.checkpoint, default)).model
             result, utterances = _model_row(row, loaded[row.checkpoint], entries,
                                             train_templates=train_templates,
                                             progress=args.progress, fusion=fusion)
@@ -654,7 +698,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
 
     held = sum(1 for e in entries if _held_out(e, train_templates) is True)
     result = dict(manifest=str(manifest), utterances=len(entries), limit=args.limit,
-                  held_out_utterances=held, models=str(models),
+                  held_out_utterances=held, models=str(models), default=str(default),
                   decoding={r.key: r.decoding for r in ROWS},
                   command=_command(args), rows=rows)
     result["targets"] = targets(rows)
@@ -701,6 +745,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rows", type=_row_keys, default=None, metavar="KEY,...",
                     help="compute only these rows (the others come from the cache when it "
                          "holds them, else are 'not measured')")
+    ap.add_argument("--default", default=str(DEFAULT_SHIPPED), metavar="FILE",
+                    help="the shipped default model of the 'shipped default' rows (default "
+                         "models/default.ckpt)")
     ap.add_argument("--lm", default=DEFAULT_LM, metavar="FILE",
                     help=f"language model of the '+ LM' rows (default {DEFAULT_LM})")
     ap.add_argument("--threads", type=positive_int, default=None, metavar="N",

@@ -9,6 +9,7 @@ out (``--skip-pocketsphinx``) or replaced by a stand-in: it is slow.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,9 +71,11 @@ def _models(tmp_path, checkpoints, *names):
 
 
 def _run(capsys, corpus, models, out, *extra):
+    """accuracy.py on the test corpus; the shipped default is MODELS/default.ckpt (not the
+    repository's models/default.ckpt)."""
     code = accuracy.main(["--manifest", str(corpus / "test.jsonl"), "--models", str(models),
                           "--out", str(out), "--no-progress", "--skip-pocketsphinx", "--json",
-                          *extra])
+                          "--default", str(Path(models) / "default.ckpt"), *extra])
     cap = capsys.readouterr()
     return code, (json.loads(cap.out) if code == 0 else None), cap.err
 
@@ -100,9 +103,12 @@ def test_missing_checkpoints_are_not_trained(corpus, checkpoints, tmp_path, caps
     assert counted == ["qat4"]
     assert rows["qat4"]["status"] == "ok"
     for key in ("fp32", "ptq8", "ptq4", "qat8", "prune50-ptq4", "prune80-ptq4", "prune90-ptq4",
-                "qat4-s50", "qat4-s80", "qat4-s90", "qat4-s80-int"):
+                "qat4-s50", "qat4-s80", "qat4-s90"):
         assert rows[key]["status"] == "not trained"
         assert rows[key]["reason"] == accuracy.NOT_TRAINED == "not trained (make model-all)"
+    for key in ("default", "default-int", "default-beam4", "default-beam4-lm", "default-beam8-lm"):
+        assert rows[key]["status"] == "not trained"
+        assert rows[key]["reason"] == "not trained (make model)"
     assert rows["pocketsphinx"]["status"] == "not measured"
     assert {t["status"] for t in result["targets"]} == {"not measured"}
     md = (tmp_path / "out" / "accuracy.md").read_text()
@@ -257,7 +263,8 @@ def test_pocketsphinx_row_with_a_stand_in(corpus, checkpoints, tmp_path, capsys,
     monkeypatch.setattr(accuracy, "pocketsphinx_report", fake)
     models = _models(tmp_path, checkpoints)
     code = accuracy.main(["--manifest", str(corpus / "test.jsonl"), "--models", str(models),
-                          "--out", str(tmp_path / "out"), "--no-progress", "--limit", "2"])
+                          "--out", str(tmp_path / "out"), "--no-progress", "--limit", "2",
+                          "--default", str(models / "default.ckpt")])
     out = capsys.readouterr().out
     assert code == 0
     assert seen == dict(train=corpus / "train.jsonl", n=2, templates={"t.0", "t.1", "t.2"})
@@ -278,30 +285,38 @@ def _row(key, wer, **kw):
 def test_targets(q80, q80i, expect):
     fp = dict(bytes=1000, fp32_bytes=20000, ratio=20.0)
     rows = [_row("fp32", 0.05), _row("prune80-ptq4", 0.30),
-            _row("qat4-s80", q80, footprint=fp, sparsity=0.8, w_bits=4),
-            _row("qat4-s80-int", q80i), _row("pocketsphinx", 0.18)]
+            _row("qat4-s80", 0.5, footprint=dict(fp, bytes=5000), sparsity=0.8, w_bits=4),
+            _row("default", q80, footprint=fp, sparsity=0.8, w_bits=4),
+            _row("default-int", q80i), _row("pocketsphinx", 0.18)]
     assert [t["status"] for t in accuracy.targets(rows)] == expect
+    assert all(t["detail"].startswith("shipped default ") for t in accuracy.targets(rows)[1:5])
     assert "1.80 bits per weight" in accuracy.targets(rows)[3]["detail"]
     fp.update(bytes=1001)
     assert accuracy.targets(rows)[3]["status"] == "fail"
-    # PocketSphinx is compared with the model's best decoding
-    rows.append(_row("qat4-s80-beam4-lm", 0.059))
+    # PocketSphinx is compared with the shipped default's best decoding
+    rows.append(_row("default-beam4-lm", 0.059))
     t = accuracy.targets(rows)[4]
     assert t["status"] == "pass"                       # 0.055 or 0.059 <= 0.18 / 3
     assert ("(greedy)" if q80 < 0.059 else "(beam 4 + LM)") in t["detail"]
+    # without the shipped default, the qat4-s80 row is judged (its integer target unmeasured)
+    no_default = [r for r in rows if not r["key"].startswith("default")]
+    judged = accuracy.targets(no_default)
+    assert [t["status"] for t in judged] == ["pass", "fail", "fail", "fail", "fail",
+                                             "not measured"]
+    assert judged[1]["detail"].startswith("qat4-s80 50.00 %")
     rows[0] = dict(key="fp32", status="not trained", reason=accuracy.NOT_TRAINED)
     assert [t["status"] for t in accuracy.targets(rows)][:2] == ["not measured"] * 2
 
 
 def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp_path, capsys,
                                                         monkeypatch):
-    """``qat4-s80-int`` scores the checkpoint's IntRNNT decoder, whose transcripts are
-    :class:`model.intref.IntDecoder`'s, beside the fake-quantized ``qat4-s80`` row; the
-    ``qat4-s80-beam4`` row decodes the same model with beam 4 (a cache key of its own)."""
+    """``default-int`` scores the shipped default's IntRNNT decoder, whose transcripts are
+    :class:`model.intref.IntDecoder`'s, beside the fake-quantized ``default`` row; the
+    ``default-beam4`` row decodes the same model with beam 4 (a cache key of its own)."""
     from model.intref import IntDecoder
     models = tmp_path / "models"
     models.mkdir()
-    (models / "qat4-s80.ckpt").write_bytes((checkpoints / "qat4.ckpt").read_bytes())
+    (models / "default.ckpt").write_bytes((checkpoints / "qat4.ckpt").read_bytes())
     seen = []
     real = accuracy.evaluate_checkpoint
 
@@ -316,26 +331,26 @@ def test_integer_row_decodes_with_the_integer_reference(corpus, checkpoints, tmp
     monkeypatch.setattr(accuracy, "evaluate_checkpoint", evaluate)
     code, result, _ = _run(capsys, corpus, models, tmp_path / "out", "--lm", str(lm))
     assert code == 0
-    assert seen == [("qat4-s80", "RNNT", 1, False),
-                    ("qat4-s80-int", IntDecoder.__name__, 1, False),
-                    ("qat4-s80-beam4", "RNNT", 4, False), ("qat4-s80-beam4-lm", "RNNT", 4, True),
-                    ("qat4-s80-beam8-lm", "RNNT", 8, True)]
-    lm_key = json.loads((tmp_path / "out" / "accuracy" / "qat4-s80-beam4-lm.json").read_text())
+    assert seen == [("default", "RNNT", 1, False),
+                    ("default-int", IntDecoder.__name__, 1, False),
+                    ("default-beam4", "RNNT", 4, False), ("default-beam4-lm", "RNNT", 4, True),
+                    ("default-beam8-lm", "RNNT", 8, True)]
+    lm_key = json.loads((tmp_path / "out" / "accuracy" / "default-beam4-lm.json").read_text())
     assert lm_key["key"]["decoding"] == "beam 4 + LM"
     assert lm_key["key"]["lm"]["weight"] == 0.4 and lm_key["key"]["lm"]["bonus"] == 0.1
     # without the language model file the row is not measured, and the others stay cached
     seen.clear()
     code, again, _ = _run(capsys, corpus, models, tmp_path / "out", "--lm", str(tmp_path / "no"))
     assert code == 0 and seen == []
-    lm_row = {r["key"]: r for r in again["rows"]}["qat4-s80-beam4-lm"]
+    lm_row = {r["key"]: r for r in again["rows"]}["default-beam4-lm"]
     assert lm_row["status"] == "not measured" and "make lm" in lm_row["reason"]
     rows = {r["key"]: r for r in result["rows"]}
-    assert rows["qat4-s80-beam4"]["status"] == "ok"
+    assert rows["default-beam4"]["status"] == "ok"
     keys = {k: json.loads((tmp_path / "out" / "accuracy" / f"{k}.json").read_text())["key"]
-            for k in ("qat4-s80", "qat4-s80-beam4")}
-    assert keys["qat4-s80"]["decoding"] == "greedy" and keys["qat4-s80-beam4"]["decoding"] == "beam 4"
-    assert rows["qat4-s80-int"]["status"] == "ok"
-    assert rows["qat4-s80-int"]["footprint"] == rows["qat4-s80"]["footprint"]
+            for k in ("default", "default-beam4")}
+    assert keys["default"]["decoding"] == "greedy" and keys["default-beam4"]["decoding"] == "beam 4"
+    assert rows["default-int"]["status"] == "ok"
+    assert rows["default-int"]["footprint"] == rows["default"]["footprint"]
     t = [t for t in result["targets"] if "integer reference" in t["name"]]
     assert len(t) == 1 and t[0]["status"] in ("pass", "fail")
 
@@ -367,9 +382,9 @@ def test_rows_not_fine_tuned_from_this_fp32_are_named(corpus, checkpoints, tmp_p
     save(models / "qat8.ckpt", _tiny(3, 8), metrics=dict(init_sha256=base))
     save(models / "qat4-s80.ckpt", _tiny(4, 4), metrics=dict(init_sha256="ab" * 32))
     assert accuracy.lineage(models) == {
-        "qat8.ckpt": dict(init_sha256=base, from_fp32=True),
-        "qat4.ckpt": dict(init_sha256=None, from_fp32=None),
-        "qat4-s80.ckpt": dict(init_sha256="ab" * 32, from_fp32=False)}
+        "qat8.ckpt": dict(init_sha256=base, via=[], from_fp32=True),
+        "qat4.ckpt": dict(init_sha256=None, via=[], from_fp32=None),
+        "qat4-s80.ckpt": dict(init_sha256="ab" * 32, via=[], from_fp32=False)}
     code, result, _ = _run(capsys, corpus, models, tmp_path / "out", "--rows",
                            "fp32,qat8,qat4,qat4-s80")
     assert code == 0
@@ -384,3 +399,33 @@ def test_rows_not_fine_tuned_from_this_fp32_are_named(corpus, checkpoints, tmp_p
     assert "QAT 8-bit" not in note
     within = next(t for t in result["targets"] if t["name"].startswith("QAT 4-bit + 80 % pruning within"))
     assert within["detail"].endswith("(not fine-tuned from this fp32 model)")
+
+
+def test_lineage_follows_the_chain_through_the_tables_checkpoints(checkpoints, tmp_path):
+    """The shipped default fine-tuned from qat4-s80.ckpt, itself from fp32.ckpt, counts as
+    fine-tuned from fp32; a chain that leaves the table's checkpoints, or a link that does not
+    record its origin, does not."""
+    models = _models(tmp_path, checkpoints, "fp32.ckpt")
+    base = read_header(models / "fp32.ckpt")["sha256"]
+    save(models / "qat4-s80.ckpt", _tiny(4, 4), metrics=dict(init_sha256=base))
+    mid = read_header(models / "qat4-s80.ckpt")["sha256"]
+    shipped = tmp_path / "shipped.ckpt"
+    save(shipped, _tiny(5, 4), metrics=dict(init_sha256=mid))
+    got = accuracy.lineage(models, default=shipped)
+    assert got["default.ckpt"] == dict(init_sha256=mid, via=["qat4-s80.ckpt"], from_fp32=True)
+    assert got["qat4-s80.ckpt"] == dict(init_sha256=base, via=[], from_fp32=True)
+    # qat4-s80 from elsewhere: the default's chain ends outside this table's fp32
+    save(models / "qat4-s80.ckpt", _tiny(4, 4), metrics=dict(init_sha256="cd" * 32))
+    mid = read_header(models / "qat4-s80.ckpt")["sha256"]
+    save(shipped, _tiny(5, 4), metrics=dict(init_sha256=mid))
+    got = accuracy.lineage(models, default=shipped)
+    assert got["default.ckpt"] == dict(init_sha256=mid, via=["qat4-s80.ckpt"], from_fp32=False)
+    assert accuracy._origin(got["default.ckpt"]) == \
+        "fine-tuned from qat4-s80.ckpt, from another model"
+    # ... and a link without a record leaves it unknown
+    save(models / "qat4-s80.ckpt", _tiny(4, 4))
+    mid = read_header(models / "qat4-s80.ckpt")["sha256"]
+    save(shipped, _tiny(5, 4), metrics=dict(init_sha256=mid))
+    got = accuracy.lineage(models, default=shipped)
+    assert got["default.ckpt"] == dict(init_sha256=mid, via=["qat4-s80.ckpt"], from_fp32=None)
+    assert accuracy._origin(got["default.ckpt"]) == "fine-tuned from qat4-s80.ckpt, not recorded"
