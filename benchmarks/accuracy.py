@@ -5,8 +5,8 @@
 
 Every row is scored on the same utterances (the test split, default
 ``build/corpus/main/test.jsonl``, or its first ``--limit N``) with greedy decoding (the shipped
-default also with beam search), by :func:`sim.commands.eval.evaluate_checkpoint` (WER over all utterances and over
-those whose template was held out of training, CER):
+default also with beam search), by :func:`sim.commands.eval.evaluate_checkpoint` (WER over all
+utterances and over those whose template was held out of training, CER):
 
 * ``fp32``: ``MODELS/fp32.ckpt`` as trained;
 * ``ptq8``, ``ptq4``: :func:`model.qat.quantize_post_training` of the fp32 model (observers keep
@@ -412,7 +412,7 @@ def targets(rows: list[dict]) -> list[dict]:
     # the qat4-s80 row (the same recipe as the table's other gradual-pruning rows)
     q80 = _find(rows, "default") or _find(rows, "qat4-s80")
     q80i = _find(rows, "default-int") if q80 is not None and q80["key"] == "default" else None
-    name = "" if q80 is None else ("shipped default " if q80["key"] == "default" else "qat4-s80 ")
+    who = "" if q80 is None else ("shipped default " if q80["key"] == "default" else "qat4-s80 ")
     out = []
 
     def add(name, needed, ok, detail):
@@ -425,16 +425,17 @@ def targets(rows: list[dict]) -> list[dict]:
         lambda: f"fp32 {_pct(fp32['wer'])}")
     add("QAT 4-bit + 80 % pruning within 1.0 WER point of fp32", [fp32, q80],
         lambda: q80["wer"] - fp32["wer"] <= 0.01 + 1e-12,
-        lambda: f"{name}{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
+        lambda: f"{who}{_pct(q80['wer'])} vs {_pct(fp32['wer'])}: "
                 f"{100 * (q80['wer'] - fp32['wer']):+.2f} points"
                 + (" (not fine-tuned from this fp32 model)" if q80.get("from_fp32") is False
                    else ""))
     add("QAT 4-bit + 80 % pruning better than post-training pruning 80 % + PTQ 4-bit", [q80, p80],
         lambda: q80["wer"] < p80["wer"],
-        lambda: f"{name}{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
+        lambda: f"{who}{_pct(q80['wer'])} vs {_pct(p80['wer'])}")
     add("QAT 4-bit + 80 % pruning footprint <= 1/20 of the fp32 weights", [q80],
         lambda: q80["footprint"]["bytes"] * 20 <= q80["footprint"]["fp32_bytes"],
-        lambda: f"{name}{_size(q80['footprint']['bytes'])} of {_size(q80['footprint']['fp32_bytes'])}"
+        lambda: f"{who}{_size(q80['footprint']['bytes'])} of "
+                f"{_size(q80['footprint']['fp32_bytes'])}"
                 f" ({q80['footprint']['ratio']:.1f}x smaller); {_bitmap_bound(q80)}")
     decoded = [r for r in (q80, *(_find(rows, f"default-{d}")
                                   for d in ("beam4", "beam4-lm", "beam8-lm")
@@ -443,7 +444,8 @@ def targets(rows: list[dict]) -> list[dict]:
     best = min(decoded, key=lambda r: r["wer"]) if decoded else None
     add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's (its best decoding)", [best, ps],
         lambda: 3 * best["wer"] <= ps["wer"],
-        lambda: f"{name}{_pct(best['wer'])} ({_DECODING[best['key']]}) vs {_pct(ps['wer'])}: needs "
+        lambda: f"{who}{_pct(best['wer'])} ({_DECODING[best['key']]}) vs {_pct(ps['wer'])}: "
+                f"needs "
                 f"<= {_pct(ps['wer'] / 3)}")
     add("integer reference within 0.5 WER points of the fake-quantized model (issue 4)",
         [q80, q80i], lambda: abs(q80i["wer"] - q80["wer"]) <= 0.005 + 1e-12,
