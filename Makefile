@@ -112,7 +112,8 @@ $(MODELS)/qat4-s%.done: $(MODELS)/fp32.done
 
 # The shipped default: 4-bit QAT, 80 % gradual sparsity, fine-tuned from the fp32 model: the
 # qat4-s80 row (FT_EPOCHS with dropout, the cubic pruning ramp), then DEFAULT_POLISH epochs more
-# without dropout at half the learning rate (pruning continues from its masks at 80 %).
+# without dropout at lr 5e-4, a third of the first stage's peak (pruning continues from its
+# masks at 80 %).
 DEFAULT_POLISH := 2
 $(MODELS)/default.done: $(MODELS)/qat4-s80.done
 	$(TRAIN) --out $(MODELS)/default.ckpt --init $(MODELS)/qat4-s80.ckpt --w-bits 4 \
