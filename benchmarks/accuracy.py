@@ -282,7 +282,8 @@ def lineage(models: Path, rows=ROWS, headers: dict | None = None,
     for name in names:
         if name == "fp32.ckpt":
             continue
-        init, via, sha = init_of(name), [], init_of(name)
+        init = init_of(name)
+        via, sha = [], init
         while sha is not None and sha != base and sha in by_sha and by_sha[sha] not in via:
             via.append(by_sha[sha])
             sha = init_of(by_sha[sha])
@@ -410,9 +411,10 @@ def targets(rows: list[dict]) -> list[dict]:
     p80 = _find(rows, "prune80-ptq4")
     # the 4-bit, 80 % sparse QAT model judged: the shipped default (the one that ships), else
     # the qat4-s80 row (the same recipe as the table's other gradual-pruning rows)
-    q80 = _find(rows, "default") or _find(rows, "qat4-s80")
-    q80i = _find(rows, "default-int") if q80 is not None and q80["key"] == "default" else None
-    who = "" if q80 is None else ("shipped default " if q80["key"] == "default" else "qat4-s80 ")
+    shipped = _find(rows, "default")
+    q80 = shipped or _find(rows, "qat4-s80")
+    q80i = _find(rows, "default-int") if shipped else None
+    who = "shipped default " if shipped else "qat4-s80 "
     out = []
 
     def add(name, needed, ok, detail):
@@ -437,10 +439,8 @@ def targets(rows: list[dict]) -> list[dict]:
         lambda: f"{who}{_size(q80['footprint']['bytes'])} of "
                 f"{_size(q80['footprint']['fp32_bytes'])}"
                 f" ({q80['footprint']['ratio']:.1f}x smaller); {_bitmap_bound(q80)}")
-    decoded = [r for r in (q80, *(_find(rows, f"default-{d}")
-                                  for d in ("beam4", "beam4-lm", "beam8-lm")
-                                  if q80 is not None and q80["key"] == "default"))
-               if r is not None]
+    beams = ("beam4", "beam4-lm", "beam8-lm") if shipped else ()
+    decoded = [r for r in (q80, *(_find(rows, f"default-{d}") for d in beams)) if r is not None]
     best = min(decoded, key=lambda r: r["wer"]) if decoded else None
     add("QAT 4-bit + 80 % pruning WER <= 1/3 of PocketSphinx's (its best decoding)", [best, ps],
         lambda: 3 * best["wer"] <= ps["wer"],
