@@ -459,7 +459,7 @@ CONDITION_COLUMNS = (("fp32", "fp32"), ("default", "shipped default (4-bit, 80 %
                      ("default-beam8-lm", "shipped default, beam 8 + LM"),
                      ("pocketsphinx", "PocketSphinx"))
 #: Manifest fields of the WER-by-condition table (``model.evaluate.parse_group_spec``).
-CONDITION_SPECS = ("heldout", "noise", "snr_db:10")
+CONDITION_SPECS = ("heldout", "noise", "snr_db:10", "intent")
 
 
 def _condition_label(spec: str, group: str) -> str:
@@ -470,6 +470,8 @@ def _condition_label(spec: str, group: str) -> str:
         return "no noise" if group == "none" else f"{group} noise"
     if field == "snr_db":
         return "no noise" if group == "none" else f"SNR {group} dB"
+    if field == "intent":
+        return f"intent: {group}"
     return f"{field} {group}"
 
 

@@ -41,7 +41,7 @@ def corpus(tmp_path_factory):
             template = f"t.{i}" if split == "train" or i < 2 else "t.new"
             rows.append(dict(id=uid, audio=f"wav/{uid}.wav", text=text, duration=n / 16000,
                              voice="v", speed=175, pitch=50, snr_db=20.0, template=template,
-                             split=split))
+                             split=split, intent="call" if "call" in text else "device"))
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
 
@@ -148,7 +148,8 @@ def test_fp32_and_qat_rows_and_the_cache(corpus, checkpoints, tmp_path, capsys, 
     md = (out / "accuracy.md").read_text()
     assert "| QAT 4-bit | 4-bit | 0.0 % |" in md and "x smaller |" in md
     # WER by condition: the fp32 column (the only one of its systems measured) over the
-    # cached hypotheses; the corpus has no noise field, one SNR, one held-out sentence
+    # cached hypotheses; the corpus has no noise field, one SNR, one held-out sentence, two
+    # intents (groups in sorted order)
     utts = json.loads((out / "accuracy" / "fp32.json").read_text())["utterances"]
 
     def wer(idx):
@@ -157,7 +158,9 @@ def test_fp32_and_qat_rows_and_the_cache(corpus, checkpoints, tmp_path, capsys, 
     assert [(c["label"], c["utterances"], c["wer"]) for c in result["conditions"]] == [
         ("seen templates", 2, {"fp32": wer([0, 1])}),
         ("held-out templates", 1, {"fp32": wer([2])}),
-        ("SNR 20-30 dB", 3, {"fp32": fp32["wer"]})]
+        ("SNR 20-30 dB", 3, {"fp32": fp32["wer"]}),
+        ("intent: call", 1, {"fp32": wer([1])}),
+        ("intent: device", 2, {"fp32": wer([0, 2])})]
     assert "| condition | utterances | fp32 |\n|---|---|---|\n| seen templates | 2 |" in md
 
     # a rerun recomputes nothing
