@@ -13,3 +13,16 @@
 :mod:`sim.speed`       simulated cycles per second of each backend
 =====================  ===================================================================
 """
+
+import os
+
+#: PyTorch's OpenMP worker threads spin between parallel regions by default. Decoding runs many
+#: small operations, so on a machine whose cores are busy (a training run in the background, two
+#: benchmark processes) the spinning threads fight the other work for the cores: with two training
+#: runs on this project's 2-core machine, beam-4 decoding of 30 test utterances took 183 s with
+#: spinning waits (``OMP_WAIT_POLICY=ACTIVE``) and 16 s with sleeping ones, and ``zeroskip
+#: transcribe`` of four examples 35 s instead of 3.5 s. Idle, the two policies time the same. So
+#: every entry point that imports this package first (``zeroskip``, the benchmarks) makes the
+#: threads sleep unless the user chose otherwise. libgomp reads the variable once, when PyTorch is
+#: first imported: this must run before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
