@@ -114,12 +114,15 @@ $(MODELS)/qat4-s%.done: $(MODELS)/fp32.done
 	  --sparsity 0.$* --epochs $(FT_EPOCHS) && touch $@
 
 # The shipped default: 4-bit QAT, 80 % gradual sparsity, fine-tuned from the fp32 model: the
-# qat4-s80 row (FT_EPOCHS with dropout, the cubic pruning ramp), then DEFAULT_POLISH epochs more
-# without dropout at lr 5e-4, a third of the first stage's peak (pruning continues from its
-# masks at 80 %).
+# qat4-s80 row (FT_EPOCHS with dropout, the cubic pruning ramp), then two polish stages of
+# DEFAULT_POLISH epochs each without dropout at lr 5e-4, a third of the first stage's peak
+# (pruning continues from its masks at 80 %; the learning rate restarts between the stages).
+# Dev WER 25.71 % after qat4-s80, 25.33 % after the first polish stage, 24.34 % after the second.
 DEFAULT_POLISH := 2
 $(MODELS)/default.done: $(MODELS)/qat4-s80.done
-	$(TRAIN) --out $(MODELS)/default.ckpt --init $(MODELS)/qat4-s80.ckpt $(POLISH) \
+	$(TRAIN) --out $(MODELS)/default-polish1.ckpt --init $(MODELS)/qat4-s80.ckpt $(POLISH) \
+	  --epochs $(DEFAULT_POLISH)
+	$(TRAIN) --out $(MODELS)/default.ckpt --init $(MODELS)/default-polish1.ckpt $(POLISH) \
 	  --epochs $(DEFAULT_POLISH) && touch $@
 
 model: $(MODELS)/default.done

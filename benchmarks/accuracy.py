@@ -258,8 +258,9 @@ def lineage(models: Path, rows=ROWS, headers: dict | None = None,
     None}}`` for every existing checkpoint other than ``fp32.ckpt``: ``init_sha256`` is what
     training recorded (the header SHA-256 of its ``--init`` checkpoint, :func:`model.train.fit`'s
     ``lineage``; None when not recorded). The chain is followed through the table's other
-    checkpoints (the shipped default fine-tuned from ``qat4-s80.ckpt``, itself from
-    ``fp32.ckpt``): ``via`` names those passed on the way, ``from_fp32`` says whether the chain
+    checkpoints and any other ``*.ckpt`` of ``models`` (the shipped default fine-tuned from
+    ``default-polish1.ckpt``, from ``qat4-s80.ckpt``, from ``fp32.ckpt``; an unreadable extra
+    file is passed over): ``via`` names those passed on the way, ``from_fp32`` says whether the chain
     ends at this table's fp32 model (None when a link does not record its origin, or there is
     no fp32 model). A table whose rows were fine-tuned from different fp32 models compares them
     unfairly; the markdown says so. ``headers``: those :func:`check_checkpoints` read.
@@ -277,6 +278,12 @@ def lineage(models: Path, rows=ROWS, headers: dict | None = None,
     names = [n for n in dict.fromkeys(r.checkpoint for r in rows)
              if n is not None and checkpoint_file(models, n, default).exists()]
     by_sha = {header(n)["sha256"]: n for n in names}
+    for path in sorted(Path(models).glob("*.ckpt")):
+        if path.name not in names:
+            try:
+                by_sha.setdefault(header(path.name)["sha256"], path.name)
+            except CheckpointError:
+                continue
     base = header("fp32.ckpt")["sha256"] if "fp32.ckpt" in names else None
     out = {}
     for name in names:

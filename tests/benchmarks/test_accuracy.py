@@ -417,6 +417,18 @@ def test_lineage_follows_the_chain_through_the_tables_checkpoints(checkpoints, t
     got = accuracy.lineage(models, default=shipped)
     assert got["default.ckpt"] == dict(init_sha256=mid, via=["qat4-s80.ckpt"], from_fp32=True)
     assert got["qat4-s80.ckpt"] == dict(init_sha256=base, via=[], from_fp32=True)
+    # through a checkpoint of the models directory that is no row of the table (a first polish
+    # stage); an unreadable file there is passed over
+    save(models / "default-polish1.ckpt", _tiny(6, 4), metrics=dict(init_sha256=mid))
+    (models / "broken.ckpt").write_bytes(b"not a checkpoint")
+    polish1 = read_header(models / "default-polish1.ckpt")["sha256"]
+    save(shipped, _tiny(5, 4), metrics=dict(init_sha256=polish1))
+    got = accuracy.lineage(models, default=shipped)
+    assert got["default.ckpt"] == dict(init_sha256=polish1,
+                                       via=["default-polish1.ckpt", "qat4-s80.ckpt"],
+                                       from_fp32=True)
+    assert set(got) == {"default.ckpt", "qat4-s80.ckpt"}
+    (models / "default-polish1.ckpt").unlink()
     # qat4-s80 from elsewhere: the default's chain ends outside this table's fp32
     save(models / "qat4-s80.ckpt", _tiny(4, 4), metrics=dict(init_sha256="cd" * 32))
     mid = read_header(models / "qat4-s80.ckpt")["sha256"]
