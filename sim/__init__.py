@@ -21,7 +21,8 @@ import os
 #: benchmark processes) the spinning threads fight the other work for the cores: with two training
 #: runs on this project's 2-core machine, beam-4 decoding of 30 test utterances took 183 s with
 #: spinning waits (``OMP_WAIT_POLICY=ACTIVE``) and 16 s with sleeping ones, and ``zeroskip
-#: transcribe`` of four examples 35 s instead of 3.5 s. Idle, the two policies time the same. So
+#: transcribe`` of four examples 35 s instead of 3.6 s. Idle, spinning is ~13 % faster
+#: (``benchmarks/decode_threads.py`` measures both). So
 #: every entry point that imports this package first (``zeroskip``, the benchmarks) makes the
 #: threads sleep unless the user chose otherwise. libgomp reads the variable once, when PyTorch is
 #: first imported: this must run before that.
