@@ -272,8 +272,11 @@ def lineage(models: Path, rows=ROWS, headers: dict | None = None,
             headers[name] = read_header(checkpoint_file(models, name, default))
         return headers[name]
 
+    extra = {}   # headers of the models directory's other checkpoints, by file name
+
     def init_of(name):
-        return (header(name).get("metrics") or {}).get("init_sha256")
+        h = extra[name] if name in extra else header(name)
+        return (h.get("metrics") or {}).get("init_sha256")
 
     names = [n for n in dict.fromkeys(r.checkpoint for r in rows)
              if n is not None and checkpoint_file(models, n, default).exists()]
@@ -281,9 +284,10 @@ def lineage(models: Path, rows=ROWS, headers: dict | None = None,
     for path in sorted(Path(models).glob("*.ckpt")):
         if path.name not in names:
             try:
-                by_sha.setdefault(header(path.name)["sha256"], path.name)
-            except CheckpointError:
+                extra[path.name] = read_header(path)
+            except (CheckpointError, OSError):
                 continue
+            by_sha.setdefault(extra[path.name]["sha256"], path.name)
     base = header("fp32.ckpt")["sha256"] if "fp32.ckpt" in names else None
     out = {}
     for name in names:

@@ -22,8 +22,8 @@ import os
 #: runs on this project's 2-core machine, beam-4 decoding of 30 test utterances took 183 s with
 #: spinning waits (``OMP_WAIT_POLICY=ACTIVE``) and 16 s with sleeping ones, and ``zeroskip
 #: transcribe`` of four examples 35 s instead of 3.6 s. Idle, spinning is ~13 % faster
-#: (``benchmarks/decode_threads.py`` measures both). So
-#: every entry point that imports this package first (``zeroskip``, the benchmarks) makes the
-#: threads sleep unless the user chose otherwise. libgomp reads the variable once, when PyTorch is
-#: first imported: this must run before that.
+#: (``benchmarks/decode_threads.py`` measures both). So every entry point that imports this
+#: package first (``zeroskip``, the benchmarks) makes the threads sleep unless the user chose
+#: otherwise. libgomp reads the variable once, when PyTorch is first imported: this must run
+#: before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
