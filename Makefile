@@ -145,6 +145,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/matvec.py
 	$(PY) benchmarks/ceiling.py
 	$(PY) benchmarks/utterance.py $$([ -f models/default.ckpt ] || echo --random-model)
+	$(PY) benchmarks/decode_threads.py
 
 clean:
 	rm -rf build

@@ -6,7 +6,8 @@
 ``zeroskip`` (and every benchmark) sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose
 otherwise (``sim/__init__.py``): PyTorch's OpenMP threads then sleep while they wait for work
 instead of spinning. This measures why. It times ``zeroskip eval --beam B --limit N`` on the
-shipped model and the first N utterances of the test split, in three settings:
+shipped model and the first N utterances of ``--manifest`` (default the committed examples), in
+three settings:
 
 * ``PASSIVE``, PyTorch's threads (one per core): what ``zeroskip`` does now;
 * ``ACTIVE``, PyTorch's threads: threads spinning while they wait (close to libgomp's default,
@@ -63,18 +64,19 @@ def _eval(args, extra_env: dict) -> dict:
         last = (out.stderr.strip().splitlines() or ["no message"])[-1]
         raise BenchError(f"`zeroskip {' '.join(cmd[3:])}` failed: {last}")
     rep = json.loads(out.stdout)
-    return dict(seconds=rep["seconds"], wall=wall, wer=rep["all"]["wer"])
+    return dict(seconds=rep["seconds"], wall=wall, wer=rep["all"]["wer"],
+                utterances=rep["all"]["utterances"])
 
 
 def run(args, progress=True) -> dict:
     if not args.model.exists():
         raise BenchError(f"model {args.model} does not exist (make model)")
     if not args.manifest.exists():
-        raise BenchError(f"manifest {args.manifest} does not exist (make accuracy builds the "
-                         f"corpus; or pass --manifest)")
+        raise BenchError(f"manifest {args.manifest} does not exist")
     loads = (("idle", 0), ("busy", args.busy)) if args.busy else (("idle", 0),)
     times: dict = {}
     wers = set()
+    decoded = 0
     load_avg = os.getloadavg()[0]
     jobs = [(r, lname, n, sname, env) for r in range(args.rounds) for lname, n in loads
             for sname, env in SETTINGS]
@@ -86,6 +88,7 @@ def run(args, progress=True) -> dict:
                 for sname, env in SETTINGS:
                     res = _eval(args, env)
                     wers.add(round(res["wer"], 12))
+                    decoded = res["utterances"]
                     times.setdefault((lname, sname), []).append((res["seconds"], res["wall"]))
                     bar.update()
             finally:
@@ -103,7 +106,10 @@ def run(args, progress=True) -> dict:
             best = min(times[(lname, sname)])
             rows.append(dict(load=lname, busy=n, setting=sname, seconds=best[0], wall=best[1],
                              ratio=best[0] / base, runs=times[(lname, sname)]))
+    manifest = args.manifest.resolve()
+    manifest = manifest.relative_to(ROOT) if manifest.is_relative_to(ROOT) else manifest
     return dict(rows=rows, limit=args.limit, beam=args.beam, rounds=args.rounds,
+                manifest=str(manifest), utterances=decoded,
                 cpus=os.cpu_count(), load_average=load_avg, wer=wers.pop(),
                 command=".venv/bin/python benchmarks/decode_threads.py")
 
@@ -117,8 +123,8 @@ def markdown(res: dict) -> str:
         setting = r["setting"] if r["setting"] == "1 thread" else f"{r['setting']} waits"
         lines.append(f"| {load} | {setting} | {r['seconds']:.1f} | {r['ratio']:.2f}x "
                      f"| {r['wall']:.1f} |")
-    lines += ["", f"`zeroskip eval --beam {res['beam']} --limit {res['limit']}` on the test "
-              f"split: decoding seconds as eval reports them (start-up excluded; the command's "
+    lines += ["", f"`zeroskip eval --beam {res['beam']} --limit {res['limit']}` on "
+              f"`{res['manifest']}` ({res['utterances']} utterances): decoding seconds as eval reports them (start-up excluded; the command's "
               f"wall time beside them), the fastest of {res['rounds']} rounds, settings alternated; "
               f"{res['cpus']} CPUs, load average {res['load_average']:.2f} at the start. "
               f"Every run gave the same WER.", "",
@@ -131,8 +137,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[1:]))
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "default.ckpt")
-    ap.add_argument("--manifest", type=Path, default=ROOT / "build" / "corpus" / "main" /
-                    "test.jsonl")
+    ap.add_argument("--manifest", type=Path, default=ROOT / "examples" / "manifest.jsonl",
+                    help="utterances to decode (default: the committed examples)")
     ap.add_argument("--limit", type=positive_int, default=10, help="utterances (default 10)")
     ap.add_argument("--beam", type=positive_int, default=4, help="beam width (default 4)")
     ap.add_argument("--rounds", type=positive_int, default=2, help="rounds (default 2)")

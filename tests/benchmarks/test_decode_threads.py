@@ -41,6 +41,7 @@ def test_runs_every_setting(tmp_path, capsys):
     assert [(r["load"], r["setting"]) for r in res["rows"]] == [
         ("idle", "PASSIVE"), ("idle", "ACTIVE"), ("idle", "1 thread")]
     assert res["rows"][0]["ratio"] == 1.0 and all(r["seconds"] > 0 for r in res["rows"])
+    assert res["utterances"] == 2 and res["manifest"] == str(manifest)
     text = readme.read_text()
     assert "old" not in text and "| idle | ACTIVE waits |" in text and text.startswith("before")
     assert json.loads((tmp_path / "out" / "decode_threads.json").read_text())["wer"] == res["wer"]
@@ -58,7 +59,7 @@ def test_errors(tmp_path, capsys, monkeypatch):
     save(tmp_path / "tiny.ckpt", rnnt(preset="tiny"))
     wers = iter([0.5, 0.25, 0.5])
     monkeypatch.setattr(bench, "_eval", lambda args, env: dict(seconds=1.0, wall=2.0,
-                                                               wer=next(wers)))
+                                                               wer=next(wers), utterances=2))
     assert bench.main(["--model", str(tmp_path / "tiny.ckpt"), "--manifest", str(manifest),
                        "--rounds", "1", "--busy", "0", "--no-progress"]) == 2
     assert "decoded differently" in capsys.readouterr().err
