@@ -78,10 +78,9 @@ def run(args, progress=True) -> dict:
     wers = set()
     decoded = 0
     load_avg = os.getloadavg()[0]
-    jobs = [(r, lname, n, sname, env) for r in range(args.rounds) for lname, n in loads
-            for sname, env in SETTINGS]
-    bar = tqdm(total=len(jobs), desc="decode threads", unit="run", disable=not progress)
-    for r in range(args.rounds):
+    bar = tqdm(total=args.rounds * len(loads) * len(SETTINGS), desc="decode threads", unit="run",
+               disable=not progress)
+    for _ in range(args.rounds):
         for lname, n in loads:
             busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
             try:

@@ -15,7 +15,7 @@ def _probe(module: str, env_value: str | None) -> str:
     if env_value is not None:
         env["OMP_WAIT_POLICY"] = env_value
     # the package must set the variable before PyTorch is imported (libgomp reads it once, then)
-    code = ("import sys\n" + f"import {module}\n"
+    code = (f"import sys\nimport {module}\n"
             "assert 'torch' not in sys.modules, 'torch imported before the policy was set'\n"
             "import os, torch\nprint(os.environ.get('OMP_WAIT_POLICY'))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
