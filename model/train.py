@@ -68,7 +68,7 @@ from pathlib import Path
 import torch
 
 from . import frontend
-from .checkpoint import CheckpointError, atomic_write, load, load_into, save
+from .checkpoint import CheckpointError, atomic_write, load, load_into, read_header, save
 from .decode import MAX_SYMBOLS, greedy_batch
 from .prune import GradualPruner, sparsity_report
 from .qat import ACOS_LAMBDA, acos_lambda, acos_regularizer, quantize_post_training
@@ -692,6 +692,27 @@ def _metrics(cfg: TrainConfig, model: RNNT, entry: dict) -> dict:
                 parameters=count_parameters(model), seed=cfg.seed)
 
 
+def _note_changed_init(last: Path, state: dict, init_from, log) -> None:
+    """Say so when a resumed run was started from other weights than ``init_from`` holds now.
+
+    The saved run goes on from its own state (``init_from`` only seeds a new run), so a rerun
+    after ``--init``'s file was replaced (e.g. by a better fp32 base) would otherwise quietly
+    continue the old lineage. Not an error: ``make fp32-more`` resumes a run whose result has
+    replaced its own ``--init`` file.
+    """
+    recorded = (state.get("lineage") or {}).get("init_sha256")
+    if init_from is None or recorded is None:
+        return
+    try:
+        now = read_header(init_from)["sha256"]
+    except (CheckpointError, OSError):
+        return
+    if now != recorded:
+        log(f"note: {last} was started from other weights than {init_from} holds now "
+            f"(SHA-256 {recorded[:12]} vs {now[:12]}); it continues from its own state. "
+            f"Delete it (or pass --no-resume) to fine-tune from {init_from} instead")
+
+
 def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch_size: int = 32,
           batch_frames: int = 4000, lr: float = 1.5e-3, w_bits: int | None = None,
           sparsity: float | None = None, qat: bool = True, init_from=None, resume: bool = True,
@@ -781,6 +802,7 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
                              f"start over")
         model = ck.model
         log(f"resuming from {last}: epoch {state['epoch']}, step {state['step']}")
+        _note_changed_init(last, state, init_from, log)
     else:
         torch.manual_seed(cfg.seed)
         model = rnnt(preset=cfg.preset, **cfg.model)

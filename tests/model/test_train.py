@@ -211,6 +211,31 @@ def test_train_post_training_quantization_and_init(tmp_path):
         train(manifest_dir=tmp_path, out=tmp_path / "y.ckpt", cache_dir=cache, **KW)
 
 
+def test_resume_says_when_the_init_checkpoint_changed(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    base = tmp_path / "base.ckpt"
+    train(manifest_dir=corpus, out=base, cache_dir=cache, **dict(KW, epochs=1))
+    out = tmp_path / "ft.ckpt"
+    kw = dict(manifest_dir=corpus, out=out, cache_dir=cache, init_from=base, w_bits=8)
+    train(max_steps=1, **kw, **KW)                   # stopped: ft.ckpt.last holds the run
+
+    def resumed(**extra):
+        lines = []
+        train(**kw, **dict(KW, log=lines.append, **extra))
+        return [line for line in lines if line.startswith("note:")]
+
+    assert resumed(max_steps=1) == []                # same --init: nothing to say
+    train(manifest_dir=corpus, out=base, cache_dir=cache, resume=False,
+          **dict(KW, epochs=1, seed=1))              # the base replaced by other weights
+    notes = resumed(max_steps=1)
+    assert len(notes) == 1 and "ft.ckpt.last was started from other weights than" in notes[0]
+    assert "--no-resume" in notes[0]
+    r = train(**kw, **dict(KW, resume=False))       # starting over records the new base
+    assert r["steps"] == 6
+    assert read_header(out)["metrics"]["init_sha256"] == read_header(base)["sha256"]
+
+
 def test_stop_after_epoch_cuts_the_schedule_and_resumes_exactly(tmp_path):
     """stop_after_epoch stops once that many epochs are done with the schedules still planned
     over all epochs; going on without it gives the uninterrupted run's weights."""
