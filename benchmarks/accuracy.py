@@ -57,7 +57,8 @@ Below the table, WER by condition: the rows ``fp32``, ``default``, ``default-bea
 type, SNR in 10 dB bins), from the same hypotheses (cached with each row), grouped by
 :func:`model.evaluate.breakdown` as ``zeroskip eval --by`` does.
 
-Writes ``OUT/accuracy.json`` (rows, targets, conditions, the command) and ``OUT/accuracy.md``
+Writes ``OUT/accuracy.json`` (rows, targets, conditions, the command), ``OUT/accuracy.png`` (WER
+against footprint, :func:`plot`) and ``OUT/accuracy.md``
 (the tables and the issue's targets as a pass/fail list) and prints the markdown; ``--readme`` also replaces the
 block between ``<!-- accuracy:begin -->`` and ``<!-- accuracy:end -->`` of README.md. Targets that
 fail are results, not errors: the exit status is 0.
@@ -721,10 +722,87 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     md = markdown(result)
     _write_json(out / "accuracy.json", result)
     atomic_write(out / "accuracy.md", (md + "\n").encode())
+    try:
+        plot(result, out / "accuracy.png")
+    except Exception as e:  # noqa: BLE001 - the plot is a convenience; the table is written
+        log(f"(no plot: {type(e).__name__}: {e})")
     if readme is not None:
         update_readme(readme, md)
     result["markdown"] = md
     return result
+
+
+#: Plot families: (label, marker, colour, row-key predicate), in legend order.
+_FAMILIES = (
+    ("fp32", "*", "black", lambda k: k == "fp32"),
+    ("post-training quantization", "x", "tab:gray", lambda k: k.startswith("ptq")),
+    ("post-training pruning + PTQ 4-bit", "v", "tab:red", lambda k: k.startswith("prune")),
+    ("QAT", "o", "tab:blue", lambda k: k in ("qat8", "qat4")),
+    ("QAT 4-bit + gradual pruning", "s", "tab:green", lambda k: k.startswith("qat4-s")),
+    ("shipped default (greedy, beams)", "D", "tab:orange",
+     lambda k: k.startswith("default") and k != "default-int"),
+)
+
+#: Short point labels of the plot.
+_SHORT = {"fp32": "fp32", "ptq8": "PTQ8", "ptq4": "PTQ4", "qat8": "QAT8", "qat4": "QAT4",
+          "default": "greedy", "default-beam4": "beam 4",
+          "default-beam4-lm": "beam 4 + LM", "default-beam8-lm": "beam 8 + LM"}
+
+
+def plot(result: dict, path: Path) -> bool:
+    """WER against footprint (bits per weight) of every measured row, as a PNG at ``path``.
+
+    One marker per row and family (not ``default-int``: the integer reference's WER is within
+    a few hundredths of a point of the greedy row's, at the same footprint, and its marker would
+    hide that one); the gradual-pruning rows joined in order of sparsity; the
+    targets drawn as guides: fp32 + 1 point (the 80 %-sparse model's budget), 1.6 bits per
+    weight (1/20 of fp32's 32), a third of PocketSphinx's WER (PocketSphinx has no footprint
+    here, so it is a line). Returns False, saying nothing, when no row has both figures.
+    """
+    rows = [r for r in result["rows"] if r.get("status") == "ok" and r.get("footprint")]
+    if not rows:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for label, marker, colour, member in _FAMILIES:
+        fam = [r for r in rows if member(r["key"])]
+        if not fam:
+            continue
+        xs = [r["footprint"]["bits_per_weight"] for r in fam]
+        ys = [100 * r["wer"] for r in fam]
+        style = "-" if label.startswith("QAT 4-bit +") else ""
+        ax.plot(xs, ys, marker + style, color=colour, label=label, markersize=8)
+        left = label.startswith("shipped")       # beside the gradual-pruning rows' labels
+        for r, x, y in zip(fam, xs, ys):
+            text = _SHORT.get(r["key"], f"{round(100 * r['sparsity'])} %")
+            dy = 5 if label.startswith("post-training q") else -3   # PTQ above QAT
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-7 if left else 6, dy),
+                        fontsize=8, ha="right" if left else "left")
+    fp32, ps = _find(result["rows"], "fp32"), _find(result["rows"], "pocketsphinx")
+    if fp32 is not None:
+        ax.axhline(100 * fp32["wer"] + 1, color="black", ls=":", lw=1,
+                   label="fp32 + 1 point (target for 4-bit, 80 % sparse)")
+    if ps is not None:
+        ax.axhline(100 * ps["wer"], color="tab:purple", ls="--", lw=1,
+                   label=f"PocketSphinx + domain LM ({_pct(ps['wer'])})")
+        ax.axhline(100 * ps["wer"] / 3, color="tab:purple", ls=":", lw=1,
+                   label="a third of PocketSphinx's WER (target)")
+    ax.axvline(1.6, color="tab:green", ls=":", lw=1, label="1.6 bits per weight (1/20 of fp32)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([1, 2, 4, 8, 16, 32], labels=["1", "2", "4", "8", "16", "32"])
+    ax.set(xlabel="footprint, bits per weight (bitmap, values and per-row parameters)",
+           ylabel="WER, % (test split)", ylim=(0, 105),
+           title=f"Accuracy against footprint: {result['utterances']} utterances of "
+                 f"{Path(result['manifest']).name}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def _row_keys(text: str) -> set[str]:

@@ -145,6 +145,7 @@ def test_fp32_and_qat_rows_and_the_cache(corpus, checkpoints, tmp_path, capsys, 
         assert rows[f"prune{s}-ptq4"]["sparsity"] == pytest.approx(s / 100, abs=0.01)
     assert rows["ptq8"]["footprint"]["bytes"] > rows["ptq4"]["footprint"]["bytes"]
     assert json.loads((out / "accuracy.json").read_text())["rows"][0]["wer"] == fp32["wer"]
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "accuracy.md").read_text()
     assert "| QAT 4-bit | 4-bit | 0.0 % |" in md and "x smaller |" in md
     # WER by condition: the fp32 column (the only one of its systems measured) over the
@@ -444,3 +445,11 @@ def test_lineage_follows_the_chain_through_the_tables_checkpoints(checkpoints, t
     got = accuracy.lineage(models, default=shipped)
     assert got["default.ckpt"] == dict(init_sha256=mid, via=["qat4-s80.ckpt"], from_fp32=None)
     assert accuracy._origin(got["default.ckpt"]) == "fine-tuned from qat4-s80.ckpt, not recorded"
+
+
+def test_plot_needs_a_row_with_a_footprint(tmp_path):
+    rows = [dict(key="fp32", status="not trained"), dict(key="pocketsphinx", status="ok",
+                                                          wer=0.5, footprint=None)]
+    result = dict(rows=rows, utterances=3, manifest="test.jsonl")
+    assert accuracy.plot(result, tmp_path / "a.png") is False
+    assert not (tmp_path / "a.png").exists()
