@@ -461,7 +461,8 @@ class _Schedule:
 def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg: TrainConfig, *,
         out=None, state: dict | None = None, progress: bool = True, max_steps: int | None = None,
         save_every_s: float = 600.0, log=print, init_masks: dict | None = None,
-        stop_after_epoch: int | None = None, lineage: dict | None = None) -> dict:
+        stop_after_epoch: int | None = None, lineage: dict | None = None,
+        interrupt=None) -> dict:
     """The training loop on in-memory data (what :func:`train` runs after loading the corpus).
 
     Parameters
@@ -495,6 +496,12 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
         Where the weights came from (``init_sha256``: the SHA-256 in the header of the
         checkpoint they were initialized from), kept in the training state and copied into the
         saved checkpoints' metrics. A resumed run keeps the lineage of its state.
+    interrupt : callable, optional
+        Asked before every optimizer step; when it returns True the run stops there as on
+        Ctrl-C: ``out.last`` is saved and ``KeyboardInterrupt`` raised. Unlike a
+        ``KeyboardInterrupt`` raised by a signal, it never lands inside a step, so resuming
+        gives exactly the uninterrupted run (``zeroskip train`` routes SIGTERM and a first
+        Ctrl-C here).
 
     Returns
     -------
@@ -594,6 +601,8 @@ def fit(model: RNNT, train_set: UtteranceSet, dev_set: UtteranceSet | None, cfg:
                 if max_steps is not None and steps_here >= max_steps:
                     stopped = True
                     break
+                if interrupt is not None and interrupt():
+                    raise KeyboardInterrupt     # between steps: the saved state is exact
                 if sched.qat_start is not None and step >= sched.qat_start:
                     if not bool(model.act_quant):
                         model.set_quantization(w_bits=cfg.w_bits, activations=True)
@@ -718,7 +727,8 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
           sparsity: float | None = None, qat: bool = True, init_from=None, resume: bool = True,
           progress: bool = True, seed: int = 0, spec_augment: bool = True,
           cache_dir=None, threads: int | None = None, max_steps: int | None = None,
-          stop_after_epoch: int | None = None, dev_limit: int | None = None, log=print, **options) -> dict:
+          stop_after_epoch: int | None = None, dev_limit: int | None = None, log=print,
+          interrupt=None, **options) -> dict:
     """Train a model on a corpus directory and write its checkpoint (module docstring).
 
     Parameters
@@ -755,6 +765,8 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
         Evaluate only the first ``dev_limit`` dev utterances each epoch.
     log : callable
         One-line messages (None: silent).
+    interrupt : callable, optional
+        See :func:`fit`.
     **options
         Other :class:`TrainConfig` fields (``warmup_steps``, ``acos_lambda``, ``prune_end``,
         ``model`` overrides, ...).
@@ -822,7 +834,7 @@ def train(*, manifest_dir, out, preset: str = "default", epochs: int = 20, batch
     log(f"{len(train_set)} training utterances, {0 if dev_set is None else len(dev_set)} dev; "
         f"model {cfg.preset}: {count_parameters(model):,} parameters")
     summary = fit(model, train_set, dev_set, cfg, out=out, state=state, progress=progress,
-                  max_steps=max_steps, log=log, init_masks=init_masks,
+                  max_steps=max_steps, log=log, init_masks=init_masks, interrupt=interrupt,
                   stop_after_epoch=stop_after_epoch, lineage=lineage)
     result = dict(summary, out=str(out), parameters=count_parameters(model))
     if summary["stopped"]:

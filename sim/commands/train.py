@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from ..argtypes import nonnegative_float as _nonnegative_float
 from ..argtypes import nonnegative_int as _nonnegative
@@ -24,8 +25,9 @@ per-row weights and int8 activations, plus absolute-cosine regularization) and g
 pruning to a target sparsity (Zhu & Gupta's cubic schedule).
 
 Writes CKPT (the best epoch by dev WER among those that meet the final bit width and sparsity),
-CKPT.last (the latest training state: rerunning the same command resumes from it; Ctrl-C saves
-it) and the loss / dev-WER curves beside CKPT as a .png. Features are computed once and cached in
+CKPT.last (the latest training state: rerunning the same command resumes from it; Ctrl-C or
+SIGTERM, e.g. `kill PID` of a background run, saves it before the next step and exits 130 / 143;
+a second one stops at once) and the loss / dev-WER curves beside CKPT as a .png. Features are computed once and cached in
 build/features/."""
 
 _EPILOG = """\
@@ -109,6 +111,41 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+class _StopOnSignal:
+    """SIGTERM, or a first Ctrl-C, stops training cleanly between two optimizer steps.
+
+    ``requested`` is :func:`model.train.fit`'s ``interrupt``: the loop saves ``OUT.last`` and
+    stops before its next step, so the state is exact (resuming gives the uninterrupted run).
+    A second signal stops at once, wherever the run is (as Ctrl-C always did). ``kill PID`` of
+    a background run (``nohup``, which ignores Ctrl-C: that stays ignored) thus loses nothing.
+    """
+
+    def __init__(self, out):
+        self.out, self.signum, self._old = out, None, {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:          # not the main thread: keep the default behaviour
+                pass
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"zeroskip train: {signal.Signals(signum).name}: stopping before the next step "
+              f"(saving {self.out}.last); a second one stops at once", file=sys.stderr)
+
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``zeroskip train``; returns the exit status."""
     from model.checkpoint import CheckpointError
@@ -116,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from model.train import TrainError, train
 
     log = (lambda *a, **k: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    stop = _StopOnSignal(args.out)
     try:
         summary = train(manifest_dir=args.corpus, out=args.out, preset=args.preset,
                         epochs=args.epochs, batch_size=args.batch_size,
@@ -125,14 +163,17 @@ def run(args: argparse.Namespace) -> int:
                         spec_augment=args.spec_augment, threads=args.threads,
                         dev_limit=args.dev_limit, stop_after_epoch=args.stop_after_epoch,
                         acos_lambda=args.acos_lambda,
-                        ctc_weight=args.ctc_weight, dropout=args.dropout, log=log)
+                        ctc_weight=args.ctc_weight, dropout=args.dropout, log=log,
+                        interrupt=stop.requested)
     except (TrainError, CheckpointError, CorpusError) as e:
         print(f"zeroskip train: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"zeroskip train: interrupted; rerun the same command to resume from "
               f"{args.out}.last", file=sys.stderr)
-        return 130
+        return 128 + (stop.signum or signal.SIGINT)
+    finally:
+        stop.restore()
     summary.pop("history", None)
     if args.json:
         print(json.dumps(summary))

@@ -236,6 +236,28 @@ def test_resume_says_when_the_init_checkpoint_changed(tmp_path):
     assert read_header(out)["metrics"]["init_sha256"] == read_header(base)["sha256"]
 
 
+def test_an_interrupt_between_steps_saves_a_state_that_resumes_exactly(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    cache = tmp_path / "features"
+    out_a, out_b = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    train(manifest_dir=corpus, out=out_a, cache_dir=cache, **KW)     # 6 steps, uninterrupted
+    asked = []
+
+    def interrupt():                                  # asked before every step: stop before the 4th
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(KeyboardInterrupt):
+        train(manifest_dir=corpus, out=out_b, cache_dir=cache, interrupt=interrupt, **KW)
+    state = load(out_b.with_name("b.ckpt.last"), train_state=True).train_state
+    assert state["step"] == 3
+    r = train(manifest_dir=corpus, out=out_b, cache_dir=cache, **KW)
+    assert r["steps"] == 6
+    a, b = load(out_a).model.state_dict(), load(out_b).model.state_dict()
+    for k in a:
+        assert_equal(a[k].numpy(), b[k].numpy())
+
+
 def test_stop_after_epoch_cuts_the_schedule_and_resumes_exactly(tmp_path):
     """stop_after_epoch stops once that many epochs are done with the schedules still planned
     over all epochs; going on without it gives the uninterrupted run's weights."""
