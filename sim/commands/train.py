@@ -27,8 +27,8 @@ pruning to a target sparsity (Zhu & Gupta's cubic schedule).
 Writes CKPT (the best epoch by dev WER among those that meet the final bit width and sparsity),
 CKPT.last (the latest training state: rerunning the same command resumes from it; Ctrl-C or
 SIGTERM, e.g. `kill PID` of a background run, saves it before the next step and exits 130 / 143;
-a second one stops at once) and the loss / dev-WER curves beside CKPT as a .png. Features are computed once and cached in
-build/features/."""
+a second one stops at once) and the loss / dev-WER curves beside CKPT as a .png. Features are
+computed once and cached in build/features/."""
 
 _EPILOG = """\
 examples:
