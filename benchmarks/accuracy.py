@@ -732,15 +732,19 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
     return result
 
 
-#: Plot families: (label, marker, colour, row-key predicate), in legend order.
+#: Plot families, in legend order: label, marker (with "-" the points are joined), colour,
+#: where the point labels go (points offset (dx, dy), alignment), row-key predicate.
 _FAMILIES = (
-    ("fp32", "*", "black", lambda k: k == "fp32"),
-    ("post-training quantization", "x", "tab:gray", lambda k: k.startswith("ptq")),
-    ("post-training pruning + PTQ 4-bit", "v", "tab:red", lambda k: k.startswith("prune")),
-    ("QAT", "o", "tab:blue", lambda k: k in ("qat8", "qat4")),
-    ("QAT 4-bit + gradual pruning", "s", "tab:green", lambda k: k.startswith("qat4-s")),
-    ("shipped default (greedy, beams)", "D", "tab:orange",
-     lambda k: k.startswith("default") and k != "default-int"),
+    ("fp32", "*", "black", (6, -3, "left"), lambda k: k == "fp32"),
+    ("post-training quantization", "x", "tab:gray", (6, 5, "left"),     # above QAT's labels
+     lambda k: k.startswith("ptq")),
+    ("post-training pruning + PTQ 4-bit", "v", "tab:red", (6, -3, "left"),
+     lambda k: k.startswith("prune")),
+    ("QAT", "o", "tab:blue", (6, -3, "left"), lambda k: k in ("qat8", "qat4")),
+    ("QAT 4-bit + gradual pruning", "s-", "tab:green", (6, -3, "left"),
+     lambda k: k.startswith("qat4-s")),
+    ("shipped default (greedy, beams)", "D", "tab:orange",             # left of qat4-s80's
+     (-7, -3, "right"), lambda k: k.startswith("default") and k != "default-int"),
 )
 
 #: Short point labels of the plot.
@@ -766,20 +770,17 @@ def plot(result: dict, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for label, marker, colour, member in _FAMILIES:
+    for label, marker, colour, (dx, dy, ha), member in _FAMILIES:
         fam = [r for r in rows if member(r["key"])]
         if not fam:
             continue
         xs = [r["footprint"]["bits_per_weight"] for r in fam]
         ys = [100 * r["wer"] for r in fam]
-        style = "-" if label.startswith("QAT 4-bit +") else ""
-        ax.plot(xs, ys, marker + style, color=colour, label=label, markersize=8)
-        left = label.startswith("shipped")       # beside the gradual-pruning rows' labels
+        ax.plot(xs, ys, marker, color=colour, label=label, markersize=8)
         for r, x, y in zip(fam, xs, ys):
             text = _SHORT.get(r["key"], f"{round(100 * r['sparsity'])} %")
-            dy = 5 if label.startswith("post-training q") else -3   # PTQ above QAT
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-7 if left else 6, dy),
-                        fontsize=8, ha="right" if left else "left")
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                        ha=ha)
     fp32, ps = _find(result["rows"], "fp32"), _find(result["rows"], "pocketsphinx")
     if fp32 is not None:
         ax.axhline(100 * fp32["wer"] + 1, color="black", ls=":", lw=1,

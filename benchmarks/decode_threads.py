@@ -123,8 +123,8 @@ def markdown(res: dict) -> str:
         lines.append(f"| {load} | {setting} | {r['seconds']:.1f} | {r['ratio']:.2f}x "
                      f"| {r['wall']:.1f} |")
     lines += ["", f"`zeroskip eval --beam {res['beam']} --limit {res['limit']}` on "
-              f"`{res['manifest']}` ({res['utterances']} utterances): decoding seconds as eval reports them (start-up excluded; the command's "
-              f"wall time beside them), the fastest of {res['rounds']} rounds, settings alternated; "
+              f"`{res['manifest']}` ({res['utterances']} utterances): decoding seconds as eval "
+              f"reports them (start-up excluded; the command's wall time beside them), the fastest of {res['rounds']} rounds, settings alternated; "
               f"{res['cpus']} CPUs, load average {res['load_average']:.2f} at the start. "
               f"Every run gave the same WER.", "",
               f"Produced by `{res['command']}`."]
