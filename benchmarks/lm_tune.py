@@ -1,15 +1,16 @@
-"""Tune the domain language model's fusion on the dev split: order, weight and bonus.
+"""Tune the domain language model's fusion on the dev split: order, weight, bonus, lexicon.
 
     .venv/bin/python benchmarks/lm_tune.py [--model CKPT] [--corpus DIR] [--limit N]
-        [--orders 5,7] [--weights 0.2,0.3] [--bonuses 0.2,0.4] [--beam 4] [--json]
+        [--orders 5,7] [--weights 0.2,0.3] [--bonuses 0.2,0.4] [--lexicons 0,4] [--beam 4]
+        [--json]
 
 For each n-gram order a :class:`model.lm.CharLM` is trained on the corpus's ``train.jsonl``
-texts; then every (weight, bonus) pair decodes the first ``--limit`` dev utterances with beam
-search and shallow fusion (:class:`model.lm.Fusion`), and the WER (all, and of sentences from
-templates held out of training) is printed, with the baseline without a language model first.
-Pick the best row and build the shipped model with it (``make lm LM_ORDER=.. LM_WEIGHT=..
-LM_BONUS=..``). The test split is never used here, so the accuracy table's test WER stays
-an unbiased figure.
+texts; then every (weight, bonus, lexicon penalty) combination decodes the first ``--limit`` dev
+utterances with beam search and shallow fusion (:class:`model.lm.Fusion`), and the WER (all,
+and of sentences from templates held out of training) is printed, with the baseline without a
+language model first. Pick the best row and build the shipped model with it (``zeroskip lm
+--order .. --weight .. --bonus .. --lexicon ..``). The test split is never used here, so the
+accuracy table's test WER stays an unbiased figure.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--orders", type=_ints, default=[5], metavar="LIST")
     ap.add_argument("--weights", type=_floats, default=[0.2, 0.3], metavar="LIST")
     ap.add_argument("--bonuses", type=_floats, default=[0.2], metavar="LIST")
+    ap.add_argument("--lexicons", type=_floats, default=[0.0], metavar="LIST",
+                    help="lexicon penalties (0: off)")
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="one JSON object per result line")
@@ -88,20 +91,21 @@ def main(argv=None) -> int:
         else:
             h = "—" if r["wer_held_out"] is None else f"{100 * r['wer_held_out']:.2f} %"
             print(f"order {r['order'] or '-':>2}  weight {r['weight']:<5g} bonus {r['bonus']:<5g}"
-                  f"  WER {100 * r['wer']:.2f} %  held-out {h}  ({r['seconds']:.0f} s)",
-                  flush=True)
+                  f" lexicon {r['lexicon']:<5g}  WER {100 * r['wer']:.2f} %  held-out {h}  "
+                  f"({r['seconds']:.0f} s)", flush=True)
 
     wer, wh, sec = score(None)
-    report(order=None, weight=0.0, bonus=0.0, wer=wer, wer_held_out=wh, seconds=sec,
+    report(order=None, weight=0.0, bonus=0.0, lexicon=0.0, wer=wer, wer_held_out=wh, seconds=sec,
            utterances=len(dev))
     for order in args.orders:
         try:
             lm = CharLM.train(texts, order=order)
             for w in args.weights:
                 for b in args.bonuses:
-                    wer, wh, sec = score(lm.fusion(w, b))
-                    report(order=order, weight=w, bonus=b, wer=wer, wer_held_out=wh,
-                           seconds=sec, utterances=len(dev))
+                    for x in args.lexicons:
+                        wer, wh, sec = score(lm.fusion(w, b, x))
+                        report(order=order, weight=w, bonus=b, lexicon=x, wer=wer,
+                               wer_held_out=wh, seconds=sec, utterances=len(dev))
         except LMError as e:
             print(f"lm_tune: error: {e}", file=sys.stderr)
             return 2

@@ -34,14 +34,27 @@ the language model's term added label by label as the hypothesis grows, and its 
 probability when the search ends (:meth:`Fusion.finish`). ``bonus`` offsets the penalty the
 extra log-probabilities put on long hypotheses. Greedy decoding does not use the language model.
 
+Lexicon
+-------
+A model also records its *lexicon*: every word of the training transcripts. With a lexicon
+penalty ``P > 0`` (``Fusion(lexicon=P)``, ``--lm-lexicon P``; 0, off, unless a model file
+records another default) a hypothesis loses ``P`` once for every word that is not in the
+lexicon: at the label where its spelling stops being the beginning of any lexicon word, or, for
+a word that is such a beginning but not a word itself (``conten``), at the space or the end of
+sentence that closes it. Words are the runs of labels between spaces; the apostrophe is part of
+a word. The character n-grams alone give every spelling some probability, so a name heard a few
+times in training can come out spelled by its sound (``juan`` as ``wan``); the lexicon keeps
+such spellings out of the beam's top unless the acoustics insist.
+
 File format
 -----------
 gzip-compressed JSON: ``format`` (``"zeroskip-charlm"``), ``version``, ``order``, ``discount``,
 ``weight`` and ``bonus`` (the fusion parameters to use by default), ``vocab``
 (:data:`model.text.VOCAB`, which must match), ``sentences`` and ``ngrams``: every
-highest-order n-gram, spelled with ``#`` for the sentence boundary, with its count. A file that
-is not such an object, or whose vocabulary or version differs, is refused with
-:class:`LMError`.
+highest-order n-gram, spelled with ``#`` for the sentence boundary, with its count; optionally
+``words`` (the lexicon, sorted) and ``lexicon`` (the default lexicon penalty, 0 when absent: files
+written before the lexicon have neither and still load). A file that is not such an object, or
+whose vocabulary or version differs, is refused with :class:`LMError`.
 """
 
 from __future__ import annotations
@@ -58,7 +71,7 @@ from pathlib import Path
 from .text import BLANK, VOCAB, encode, is_normalized
 
 __all__ = ["CharLM", "Fusion", "LMError", "FORMAT", "VERSION", "BOUNDARY", "DEFAULT_ORDER",
-           "DEFAULT_WEIGHT", "DEFAULT_BONUS", "describe"]
+           "DEFAULT_WEIGHT", "DEFAULT_BONUS", "DEFAULT_LEXICON", "describe"]
 
 FORMAT = "zeroskip-charlm"
 VERSION = 1
@@ -69,6 +82,10 @@ BOUNDARY = BLANK
 DEFAULT_ORDER = 7
 DEFAULT_WEIGHT = 0.3
 DEFAULT_BONUS = 0.6
+#: Lexicon penalty recorded in a model by default: off (see "Lexicon" above).
+DEFAULT_LEXICON = 0.0
+#: The label that separates words.
+SPACE = VOCAB.index(" ")
 _SPELL = ["#"] + VOCAB[1:]
 _UNSPELL = {ch: i for i, ch in enumerate(_SPELL)}
 
@@ -85,14 +102,21 @@ class CharLM:
     """
 
     def __init__(self, ngrams: dict[tuple, int], *, order: int, discount: float = 0.75,
-                 sentences: int = 0, weight: float = DEFAULT_WEIGHT, bonus: float = DEFAULT_BONUS):
+                 sentences: int = 0, weight: float = DEFAULT_WEIGHT, bonus: float = DEFAULT_BONUS,
+                 words: Iterable[str] | None = None, lexicon: float = DEFAULT_LEXICON):
         if not isinstance(order, int) or order < 1:
             raise LMError(f"order must be a positive integer, not {order!r}")
         if not 0.0 < discount < 1.0:
             raise LMError(f"discount must be between 0 and 1 (exclusive), not {discount!r}")
         self.order, self.discount, self.sentences = order, float(discount), sentences
-        _check_fusion(weight, bonus)
-        self.weight, self.bonus = float(weight), float(bonus)
+        _check_fusion(weight, bonus, lexicon)
+        self.weight, self.bonus, self.lexicon = float(weight), float(bonus), float(lexicon)
+        #: The lexicon: every word of the training transcripts (empty: none recorded).
+        self.words: frozenset[str] = frozenset(words or ())
+        for word in self.words:
+            if not word or " " in word or not is_normalized(word):
+                raise LMError(f"lexicon word {word!r} is not a normalized word")
+        self._lexicon_sets = None
         self.path: Path | None = None               # the file it was loaded from
         self.ngrams = dict(ngrams)
         # counts[k][context] = {symbol: count} for k = 1..order (context of length k - 1).
@@ -112,21 +136,25 @@ class CharLM:
     def __reduce__(self):
         # Pickled (into a simulator process) as its n-grams; the tables are rebuilt there.
         return (_rebuild, (self.ngrams, self.order, self.discount, self.sentences, self.weight,
-                           self.bonus))
+                           self.bonus, sorted(self.words), self.lexicon))
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
     def train(cls, texts: Iterable[str], *, order: int = DEFAULT_ORDER, discount: float = 0.75,
-              weight: float = DEFAULT_WEIGHT, bonus: float = DEFAULT_BONUS) -> CharLM:
-        """Count the ``order``-grams of normalized transcripts ``texts``; ``weight`` and
-        ``bonus`` are the fusion parameters recorded with the model (:meth:`fusion`)."""
+              weight: float = DEFAULT_WEIGHT, bonus: float = DEFAULT_BONUS,
+              lexicon: float = DEFAULT_LEXICON) -> CharLM:
+        """Count the ``order``-grams of normalized transcripts ``texts`` and collect their
+        words (the lexicon); ``weight``, ``bonus`` and ``lexicon`` are the fusion parameters
+        recorded with the model (:meth:`fusion`)."""
         if not isinstance(order, int) or order < 1:
             raise LMError(f"order must be a positive integer, not {order!r}")
         ngrams: dict[tuple, int] = {}
+        words: set[str] = set()
         n = 0
         for text in texts:
             if not is_normalized(text):
                 raise LMError(f"transcript {text!r} is not normalized (model.text.normalize)")
+            words.update(text.split())
             seq = (BOUNDARY,) * (order - 1) + tuple(encode(text)) + (BOUNDARY,)
             for i in range(len(seq) - order + 1):
                 g = seq[i:i + order]
@@ -135,12 +163,24 @@ class CharLM:
         if n == 0:
             raise LMError("no transcripts to train the language model on")
         return cls(ngrams, order=order, discount=discount, sentences=n, weight=weight,
-                   bonus=bonus)
+                   bonus=bonus, words=words, lexicon=lexicon)
 
-    def fusion(self, weight: float | None = None, bonus: float | None = None) -> Fusion:
-        """A :class:`Fusion` with this model, by default at its recorded weight and bonus."""
+    def fusion(self, weight: float | None = None, bonus: float | None = None,
+               lexicon: float | None = None) -> Fusion:
+        """A :class:`Fusion` with this model, by default at its recorded weight, bonus and
+        lexicon penalty."""
         return Fusion(self, self.weight if weight is None else weight,
-                      self.bonus if bonus is None else bonus)
+                      self.bonus if bonus is None else bonus,
+                      self.lexicon if lexicon is None else lexicon)
+
+    def lexicon_sets(self) -> tuple[frozenset, frozenset]:
+        """``(prefixes, words)``: the label tuples that begin a lexicon word (the empty one
+        included) and those that are one."""
+        if self._lexicon_sets is None:
+            words = frozenset(tuple(encode(w)) for w in self.words)
+            prefixes = frozenset(w[:i] for w in words for i in range(len(w) + 1))
+            self._lexicon_sets = (prefixes, words)
+        return self._lexicon_sets
 
     # -- querying -------------------------------------------------------------------------------
     def _probs(self, ctx: tuple, k: int) -> list[float]:
@@ -199,6 +239,10 @@ class CharLM:
                "vocab": VOCAB, "sentences": self.sentences,
                "ngrams": {"".join(_SPELL[s] for s in g): c
                           for g, c in sorted(self.ngrams.items())}}
+        if self.words:
+            obj["words"] = sorted(self.words)
+        if self.lexicon:
+            obj["lexicon"] = self.lexicon
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -234,8 +278,12 @@ class CharLM:
             ngrams = {}
             for s, c in obj["ngrams"].items():
                 ngrams[tuple(_UNSPELL[ch] for ch in s)] = c
+            words = obj.get("words", [])
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                raise LMError("its lexicon (words) is not a list of words")
             lm = cls(ngrams, order=order, discount=obj["discount"],
-                     sentences=obj.get("sentences", 0), weight=obj["weight"], bonus=obj["bonus"])
+                     sentences=obj.get("sentences", 0), weight=obj["weight"], bonus=obj["bonus"],
+                     words=words, lexicon=obj.get("lexicon", 0.0))
         except LMError as e:
             raise LMError(f"{path}: {e}") from None
         except (KeyError, TypeError, AttributeError) as e:
@@ -244,22 +292,34 @@ class CharLM:
         return lm
 
 
-def _check_fusion(weight, bonus) -> None:
+def _check_fusion(weight, bonus, lexicon=0.0) -> None:
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
         raise LMError(f"language model weight must be a finite number >= 0, not {weight!r}")
     if not (isinstance(bonus, (int, float)) and math.isfinite(bonus)):
         raise LMError(f"label bonus must be a finite number, not {bonus!r}")
+    if not (isinstance(lexicon, (int, float)) and math.isfinite(lexicon) and lexicon >= 0):
+        raise LMError(f"lexicon penalty must be a finite number >= 0, not {lexicon!r}")
 
 
 def describe(info: dict) -> str:
-    """``"language model (order 7, weight 0.3, bonus 0.6)"`` for a :attr:`Fusion.info` dict."""
+    """``"language model (order 7, weight 0.3, bonus 0.6)"`` for a :attr:`Fusion.info` dict
+    (``", lexicon 4"`` added when the lexicon penalty is on)."""
+    lexicon = f", lexicon {info['lexicon']:g}" if info.get("lexicon") else ""
     return (f"language model (order {info['order']}, weight {info['weight']:g}, bonus "
-            f"{info['bonus']:g})")
+            f"{info['bonus']:g}{lexicon})")
 
 
-def _rebuild(ngrams, order, discount, sentences, weight, bonus) -> CharLM:
+def _rebuild(ngrams, order, discount, sentences, weight, bonus, words=(), lexicon=0.0) -> CharLM:
     return CharLM(ngrams, order=order, discount=discount, sentences=sentences, weight=weight,
-                  bonus=bonus)
+                  bonus=bonus, words=words, lexicon=lexicon)
+
+
+def _partial_word(tokens: tuple) -> tuple:
+    """The labels after the last space of ``tokens``: the word being spelled."""
+    for i in range(len(tokens) - 1, -1, -1):
+        if tokens[i] == SPACE:
+            return tokens[i + 1:]
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -269,14 +329,21 @@ class Fusion:
     lm: CharLM
     weight: float = 0.5
     bonus: float = 0.0
+    lexicon: float = 0.0
 
     def __post_init__(self):
-        _check_fusion(self.weight, self.bonus)
+        _check_fusion(self.weight, self.bonus, self.lexicon)
+        if self.lexicon and not self.lm.words:
+            where = f" {self.lm.path}" if self.lm.path else ""
+            raise LMError(f"the language model{where} records no lexicon, so a lexicon penalty "
+                          f"cannot be applied; rebuild it with `zeroskip lm`")
 
     @property
     def info(self) -> dict:
-        """``order``, ``weight`` and ``bonus``: what reports record of it (:func:`describe`)."""
-        return {"order": self.lm.order, "weight": self.weight, "bonus": self.bonus}
+        """``order``, ``weight``, ``bonus`` and ``lexicon`` (the penalty): what reports record
+        of it (:func:`describe`)."""
+        return {"order": self.lm.order, "weight": self.weight, "bonus": self.bonus,
+                "lexicon": self.lexicon}
 
     def adjust(self, lp: list[list[float]], hyps, blank: int) -> None:
         """Add the language model's terms to ``lp[a][k]``, the log-probability of hypothesis
@@ -288,10 +355,31 @@ class Fusion:
             for k in range(len(row)):
                 if k != blank:
                     row[k] += w * lm[k] + b
+            if self.lexicon:
+                self._penalize(row, h.tokens, blank)
+
+    def _penalize(self, row: list[float], tokens: tuple, blank: int) -> None:
+        prefixes, words = self.lm.lexicon_sets()
+        part = _partial_word(tokens)
+        if part not in prefixes:
+            return                      # already out of the lexicon, and penalized then
+        for k in range(len(row)):
+            if k == blank:
+                continue
+            if k == SPACE:
+                if part and part not in words:
+                    row[k] -= self.lexicon
+            elif part + (k,) not in prefixes:
+                row[k] -= self.lexicon
 
     def finish(self, hyps) -> list:
-        """Add each final hypothesis' end-of-sentence term to its ``score`` (in place); return
-        them best first."""
+        """Add each final hypothesis' end-of-sentence terms to its ``score`` (in place; with
+        the lexicon penalty, that of an unfinished last word); return them best first."""
         for h in hyps:
             h.score += self.weight * self.lm.logprobs(h.tokens)[BOUNDARY]
+            if self.lexicon:
+                prefixes, words = self.lm.lexicon_sets()
+                part = _partial_word(h.tokens)
+                if part and part in prefixes and part not in words:
+                    h.score -= self.lexicon
         return sorted(hyps, key=lambda h: -h.score)

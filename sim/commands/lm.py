@@ -51,6 +51,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bonus", type=float, default=None, metavar="B",
                    help="per-character bonus recorded in the model (default: "
                         "model.lm.DEFAULT_BONUS)")
+    p.add_argument("--lexicon", type=float, default=None, metavar="P",
+                   help="lexicon penalty recorded in the model: the score a hypothesis loses "
+                        "for each word not in the training transcripts (default: "
+                        "model.lm.DEFAULT_LEXICON, off)")
     p.add_argument("--json", action="store_true", help="print a summary as one JSON object")
     p.set_defaults(handler=run)
     return p
@@ -74,6 +78,10 @@ def add_lm_arguments(p: argparse.ArgumentParser, *, default_on: bool) -> None:
                         "model file's tuned weight)")
     p.add_argument("--lm-bonus", type=float, default=None, metavar="B",
                    help="score added per emitted character (default: the model file's)")
+    p.add_argument("--lm-lexicon", type=float, default=None, metavar="P",
+                   help="score taken off each word that is not in the language model's "
+                        "lexicon, the training transcripts' words (default: the model file's; "
+                        "0 is off)")
 
 
 def load_fusion(args, *, default_model: bool):
@@ -94,25 +102,29 @@ def load_fusion(args, *, default_model: bool):
             and args.beam >= 2 and DEFAULT_LM.exists():
         path = DEFAULT_LM
     if path is None:
-        if getattr(args, "lm_weight", None) is not None \
-                or getattr(args, "lm_bonus", None) is not None:
-            raise LMError("--lm-weight/--lm-bonus given, but no language model is used (it "
-                          "needs --lm FILE, or the shipped default model with --beam 2 or more)")
+        if any(getattr(args, a, None) is not None
+               for a in ("lm_weight", "lm_bonus", "lm_lexicon")):
+            raise LMError("--lm-weight/--lm-bonus/--lm-lexicon given, but no language model is "
+                          "used (it needs --lm FILE, or the shipped default model with --beam 2 "
+                          "or more)")
         return None
     return CharLM.load(path).fusion(getattr(args, "lm_weight", None),
-                                    getattr(args, "lm_bonus", None))
+                                    getattr(args, "lm_bonus", None),
+                                    getattr(args, "lm_lexicon", None))
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``zeroskip lm``; returns the exit status."""
     from model.corpus import CorpusError, read_manifest
-    from model.lm import DEFAULT_BONUS, DEFAULT_ORDER, DEFAULT_WEIGHT, CharLM, LMError
+    from model.lm import (DEFAULT_BONUS, DEFAULT_LEXICON, DEFAULT_ORDER, DEFAULT_WEIGHT, CharLM,
+                          LMError)
     train = Path(args.corpus) / "train.jsonl"
     try:
         texts = [e["text"] for e in read_manifest(train)]
         lm = CharLM.train(texts, order=DEFAULT_ORDER if args.order is None else args.order,
                           weight=DEFAULT_WEIGHT if args.weight is None else args.weight,
-                          bonus=DEFAULT_BONUS if args.bonus is None else args.bonus)
+                          bonus=DEFAULT_BONUS if args.bonus is None else args.bonus,
+                          lexicon=DEFAULT_LEXICON if args.lexicon is None else args.lexicon)
     except (CorpusError, FileNotFoundError) as e:
         print(f"zeroskip lm: error: {e}", file=sys.stderr)
         return 2
@@ -122,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
     lm.save(args.out)
     size = Path(args.out).stat().st_size
     summary = {"out": str(args.out), "order": lm.order, "sentences": lm.sentences,
-               "weight": lm.weight, "bonus": lm.bonus,
-               "ngrams": len(lm.ngrams), "bytes": size}
+               "weight": lm.weight, "bonus": lm.bonus, "lexicon": lm.lexicon,
+               "ngrams": len(lm.ngrams), "words": len(lm.words), "bytes": size}
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{args.out}: order {lm.order}, {lm.sentences} transcripts, {len(lm.ngrams)} "
-              f"{lm.order}-grams, {size:,} bytes")
+              f"{lm.order}-grams, {len(lm.words)} words, {size:,} bytes")
     return 0

@@ -63,8 +63,9 @@ def test_save_load_round_trip(tmp_path):
         assert back.score(text) == lm.score(text)
     # pickled (into a simulator process) with its weights, without its memo
     import pickle
-    f = pickle.loads(pickle.dumps(lm.fusion(0.25, 0.5)))
-    assert (f.weight, f.bonus, f.lm.order, f.lm.discount) == (0.25, 0.5, 5, 0.6)
+    f = pickle.loads(pickle.dumps(lm.fusion(0.25, 0.5, 2.0)))
+    assert (f.weight, f.bonus, f.lexicon, f.lm.order, f.lm.discount) == (0.25, 0.5, 2.0, 5, 0.6)
+    assert f.lm.words == back.words == lm.words == {w for t in TEXTS for w in t.split()}
     assert [f.lm.score(t) for t in TEXTS] == [lm.score(t) for t in TEXTS]
 
 
@@ -88,7 +89,11 @@ def test_bad_files_are_refused(tmp_path):
                           ({"version": 99}, "version 99"),
                           ({"vocab": VOCAB[:-1]}, "vocabulary differs"),
                           ({"ngrams": {"ab": 1}}, "does not fit an order-3"),
-                          ({"ngrams": {"a!c": 1}}, "malformed")]:
+                          ({"ngrams": {"a!c": 1}}, "malformed"),
+                          ({"words": "turn"}, "not a list of words"),
+                          ({"words": ["Turn"]}, "not a normalized word"),
+                          ({"words": ["turn on"]}, "not a normalized word"),
+                          ({"lexicon": -1}, "lexicon penalty")]:
         _write(tmp_path / "bad", {**obj, **change})
         with pytest.raises(LMError, match=match):
             CharLM.load(tmp_path / "bad")
@@ -106,6 +111,57 @@ def test_argument_errors():
         Fusion(lm, weight=-1)
     with pytest.raises(LMError, match="bonus"):
         Fusion(lm, weight=1, bonus=float("nan"))
+    with pytest.raises(LMError, match="lexicon penalty"):
+        Fusion(lm, weight=1, lexicon=-0.5)
+    with pytest.raises(LMError, match="records no lexicon"):
+        Fusion(CharLM(lm.ngrams, order=2), weight=1, lexicon=1.0)
+
+
+def test_files_without_a_lexicon_still_load(tmp_path):
+    # Files written before the lexicon existed: no "words", no "lexicon"; the lexicon is empty,
+    # the penalty off, and everything else as before.
+    path = tmp_path / "old.json.gz"
+    CharLM.train(TEXTS, order=3, lexicon=2.5).save(path)
+    obj = json.loads(gzip.decompress(path.read_bytes()))
+    assert obj["lexicon"] == 2.5 and "turn" in obj["words"]
+    del obj["words"], obj["lexicon"]
+    _write(path, obj)
+    old = CharLM.load(path)
+    assert old.words == frozenset() and old.lexicon == 0.0
+    assert old.fusion().info == {"order": 3, "weight": 0.3, "bonus": 0.6, "lexicon": 0.0}
+
+
+def _lexicon_terms(lm, text: str, penalty: float) -> float:
+    """What the lexicon penalty takes off ``text`` in total, label by label through
+    :meth:`Fusion.adjust` and :meth:`Fusion.finish` (with the n-gram terms subtracted)."""
+    from model.decode import Hypothesis
+    on, off = Fusion(lm, weight=0.0, lexicon=penalty), Fusion(lm, weight=0.0)
+    tokens, total = encode(text), 0.0
+    for i, k in enumerate(tokens):
+        rows = [[0.0] * V, [0.0] * V]
+        h = Hypothesis(tuple(tokens[:i]), 0.0, None, None)
+        on.adjust([rows[0]], [h], blank=BOUNDARY)
+        off.adjust([rows[1]], [h], blank=BOUNDARY)
+        total += rows[0][k] - rows[1][k]
+    h = Hypothesis(tuple(tokens), 0.0, None, None)
+    return total + on.finish([h])[0].score - off.finish([Hypothesis(h.tokens, 0.0, None, None)])[0].score
+
+
+@pytest.mark.parametrize("text, oov", [
+    ("turn on the lights", 0),
+    ("turn  on the lights ", 0),          # empty words cost nothing
+    ("turn of the lights", 0),            # "of" is in the lexicon ("turn off ...": no)
+    ("tu", 1),                            # a lexicon word's beginning, ended by the sentence
+    ("tu on", 1),                         # ... or by a space
+    ("turnx on", 1),                      # leaves the lexicon at "x", penalized once
+    ("xyz on the lite", 2),               # two words out of it
+    ("what's the weather", 0),            # the apostrophe is part of the word
+    ("whats the weather", 1),
+])
+def test_lexicon_penalty_counts_words_outside_the_lexicon(text, oov):
+    lm = CharLM.train(TEXTS + ["turn of"], order=3)
+    assert _lexicon_terms(lm, text, 2.5) == pytest.approx(-2.5 * oov)
+    assert _lexicon_terms(lm, text, 0.0) == 0.0
 
 
 def test_fused_scores_are_path_plus_language_model():
@@ -120,4 +176,12 @@ def test_fused_scores_are_path_plus_language_model():
     assert any(h.tokens for h in fused)
     for h in fused:
         expect = _path_loglik(m, f, h) + w * lm.score(h.text) + b * len(h.tokens)
+        assert h.score == pytest.approx(expect, abs=1e-4)
+    # With the lexicon penalty, each word outside the lexicon costs it once more.
+    x = 1.5
+    fused = beam_search_hyps(m, f, beam=4, fusion=Fusion(lm, weight=w, bonus=b, lexicon=x))
+    terms = [_lexicon_terms(lm, h.text, x) for h in fused]
+    assert any(terms)                               # the random model's words are not English
+    for h, term in zip(fused, terms):
+        expect = _path_loglik(m, f, h) + w * lm.score(h.text) + b * len(h.tokens) + term
         assert h.score == pytest.approx(expect, abs=1e-4)

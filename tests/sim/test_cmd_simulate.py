@@ -340,12 +340,12 @@ def test_language_model_fusion_matches_transcribe_int(files, capsys, tmp_path):
     lm = tmp_path / "lm.json.gz"
     CharLM.train(["turn on the light", "call bob", "play some music"], order=3, weight=1.0,
                  bonus=0.5).save(lm)
-    assert main(_args(files, "--json", "--beam", "3", "--lm", str(lm))) == 0
+    assert main(_args(files, "--json", "--beam", "3", "--lm", str(lm), "--lm-lexicon", "2")) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["bit_exact"] is True and r["transcript_equals_int"] is True
-    assert r["lm"] == {"order": 3, "weight": 1.0, "bonus": 0.5}
-    assert main(["transcribe", "--int", "--json", "--beam", "3", "--lm", str(lm), "--model",
-                 str(files / "q4.ckpt"), str(files / "a.wav")]) == 0
+    assert r["lm"] == {"order": 3, "weight": 1.0, "bonus": 0.5, "lexicon": 2.0}
+    assert main(["transcribe", "--int", "--json", "--beam", "3", "--lm", str(lm), "--lm-lexicon",
+                 "2", "--model", str(files / "q4.ckpt"), str(files / "a.wav")]) == 0
     assert json.loads(capsys.readouterr().out)["nbest"] == r["nbest"]
     assert main(_args(files, "--json", "--beam", "3")) == 0
     plain = json.loads(capsys.readouterr().out)

@@ -221,6 +221,13 @@ def test_lm_command_writes_a_model(lmfile, capsys):
     from model.lm import CharLM
     lm = CharLM.load(lmfile)
     assert (lm.order, lm.sentences, lm.weight, lm.bonus) == (4, len(LM_TEXTS), 0.8, 0.3)
+    assert lm.words == {w for t in LM_TEXTS for w in t.split()} and lm.lexicon == 0.0
+    out = lmfile.parent / "lex.json.gz"
+    assert main(["lm", "--corpus", str(lmfile.parent / "lmcorpus"), "--out", str(out),
+                 "--lexicon", "3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["lexicon"] == 3.0 and summary["words"] == len(lm.words)
+    assert CharLM.load(out).fusion().info["lexicon"] == 3.0
     assert main(["lm", "--corpus", str(lmfile.parent / "nowhere"), "--out",
                  str(lmfile.parent / "x.gz")]) == 2
     assert "nowhere" in capsys.readouterr().err
@@ -241,7 +248,8 @@ def test_transcribe_with_a_language_model(files, lmfile, capsys):
     zero = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [z["nbest"] for z in zero] == [p["nbest"] for p in plain]
     assert [f["nbest"] for f in fused] != [p["nbest"] for p in plain]
-    assert fused[0]["lm"] == {"order": 4, "weight": 0.8, "bonus": 0.3} and plain[0]["lm"] is None
+    assert fused[0]["lm"] == {"order": 4, "weight": 0.8, "bonus": 0.3, "lexicon": 0.0}
+    assert plain[0]["lm"] is None
     for f in fused:
         scores = [h["score"] for h in f["nbest"]]
         assert scores == sorted(scores, reverse=True)
@@ -253,6 +261,8 @@ def test_transcribe_with_a_language_model(files, lmfile, capsys):
     (["--lm", "LM", "--no-lm"], "contradict"),
     (["--lm", "BAD"], "not a zeroskip language model"),
     (["--lm", "LM", "--lm-weight", "-1"], "weight must be a finite number >= 0"),
+    (["--lm", "LM", "--lm-lexicon", "-1"], "lexicon penalty must be a finite number >= 0"),
+    (["--beam", "3", "--lm-lexicon", "2"], "no language model is used"),
 ])
 def test_language_model_errors_are_exit_2(files, lmfile, capsys, extra, match):
     extra = [str(lmfile) if x == "LM" else str(files / "text.wav") if x == "BAD" else x
@@ -285,7 +295,8 @@ def test_eval_with_a_language_model(files, lmfile, capsys, tmp_path):
                  "--no-progress", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert "language model" in summary["system"]
-    assert summary["lm"] == {"path": str(lmfile), "order": 4, "weight": 0.8, "bonus": 0.3}
+    assert summary["lm"] == {"path": str(lmfile), "order": 4, "weight": 0.8, "bonus": 0.3,
+                             "lexicon": 0.0}
     hyps = [u["hyp"] for u in json.loads(out.read_text())["utterances"]]
     assert main(_transcribe(files, "--beam", "3", "--nbest", "1", "--lm", str(lmfile))) == 0
     assert hyps == [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()]
