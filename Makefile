@@ -138,8 +138,9 @@ model-all: model $(MODELS)/qat8.done $(MODELS)/qat4.done $(MODELS)/qat4-s50.done
            $(MODELS)/qat4-s90.done
 
 # The domain character language model fused into the beam search (committed: models/lm.json.gz,
-# ~100 KB), from the training split's transcripts; order, weight and bonus default to
-# model/lm.py's (tuned on the dev split with benchmarks/lm_tune.py).
+# ~220 KB), from the training split's transcripts, with their words as its lexicon; order,
+# weight, bonus and lexicon penalty (off) default to model/lm.py's (tuned on the dev split with
+# benchmarks/lm_tune.py).
 lm: $(MAIN_CORPUS)/corpus.json
 	$(ZS) lm --corpus $(MAIN_CORPUS) --out models/lm.json.gz
 

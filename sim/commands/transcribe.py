@@ -34,6 +34,8 @@ The beam search of the shipped default model fuses the domain character language
 models/lm.json.gz (model/lm.py; `make lm`): a hypothesis scores its RNN-T log-likelihood plus
 the LM's weighted log-probability and a bonus per character. --no-lm decodes without it,
 --lm FILE uses another (with any model); greedy decoding (--beam 1) never uses one.
+--lm-lexicon P also takes P off each word that is not in the LM's lexicon (the words of the
+training transcripts; off by default).
 
 With --int the integer reference (model/intref.py) computes every network output instead of
 PyTorch's float model: int8 activations, 4/8-bit weights, int32 accumulators, requantization by
