@@ -42,9 +42,11 @@ records another default) a hypothesis loses ``P`` once for every word that is no
 lexicon: at the label where its spelling stops being the beginning of any lexicon word, or, for
 a word that is such a beginning but not a word itself (``conten``), at the space or the end of
 sentence that closes it. Words are the runs of labels between spaces; the apostrophe is part of
-a word. The character n-grams alone give every spelling some probability, so a name heard a few
-times in training can come out spelled by its sound (``juan`` as ``wan``); the lexicon keeps
-such spellings out of the beam's top unless the acoustics insist.
+a word. The character n-grams alone give every spelling some probability, so a word can come
+out spelled by its sound (``continue`` as ``contenother``); the penalty pushes such spellings
+down the beam unless the acoustics insist. It comes late for a word that begins a listed one
+(``wan``, the beginning of ``want``, for ``juan``): only when the word ends, by which time a
+narrow beam may have dropped the right spelling.
 
 File format
 -----------
