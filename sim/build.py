@@ -26,6 +26,14 @@ Decisions
   135 k simulated cycles/s narrowed vs 12 k with every signal public, and a 38 s build vs one
   still compiling after 25 minutes (gcc on the symbol table of every signal; 101 s with
   ``OPT_SLOW=-O0``); tiny configuration 0.86 M vs 0.33 M cycles/s.
+* **Build time.** Without ``--output-split`` Verilator concatenates the whole model into one
+  C++ file (``Vtop__ALL.cpp``), so the runner's ``make -j`` compiles it on one core: 60 s for
+  the default configuration on this 2-core machine (the one-time build of ``make demo``). With
+  ``--output-split 8000`` (13 fast and 5 slow files for the default configuration) it took
+  31 s, the simulated speed unchanged (three alternated runs of ``sim.speed``'s bench each:
+  195-213 k against 199-217 k cycles/s, the machine shared with two niced training jobs).
+  ``clang++`` (Debian's clang 14, with ``USER_LDLIBS=-latomic``) built the single file in 26 s
+  and split in 30 s, at the same speed (182-219 k); not taken, to need no other compiler.
 * **C++ optimisation.** ``OPT_FAST=-O2`` is 12 % faster than Verilator's default ``-Os``;
   ``-O3 -march=native``, ``--threads 2``, ``--flatten`` and Verilator's ``-O3``/``--x-assign
   fast`` made no measurable difference on this design (its evaluation, not VPI or Python,
@@ -157,9 +165,11 @@ _VERILOG_RECIPE = "3"
 #: Verilog triggers width warnings; ``--no-public-flat-rw`` undoes the runner's blanket
 #: ``--public-flat-rw`` (see the module docstring); ``--x-assign fast`` lets Verilator pick the
 #: cheapest value for X assignments (Amaranth emits none that matter); ``-O3`` enables
-#: Verilator's own slower optimisations.
+#: Verilator's own slower optimisations; ``--output-split`` writes the model as several C++
+#: files that the runner's ``make -j`` compiles in parallel (see "Build time" in the module
+#: docstring).
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-public-flat-rw",
-                  "--x-assign", "fast", "-O3")
+                  "--x-assign", "fast", "-O3", "--output-split", "8000")
 #: ``make`` variables for building the Verilated model (C++ optimisation level). Passed through
 #: ``MAKEFLAGS``: escape spaces inside a value with a backslash.
 VERILATOR_MAKEFLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "PYTHON3=python3", "OPT_FAST=-O2",
