@@ -30,8 +30,10 @@ examples:
   zeroskip lm --corpus build/corpus/main --order 7 --weight 0.3 --out build/lm7.json.gz --json
 
 Fusion's defaults (order, weight, bonus) were tuned on the dev split with
-benchmarks/lm_tune.py; --lm-weight/--lm-bonus of the decoding commands override the
-weight and bonus a model file records.
+benchmarks/lm_tune.py; --lm-weight/--lm-bonus/--lm-lexicon of the decoding commands override
+the weight, bonus and lexicon penalty a model file records. The model also lists the words of
+the transcripts (its lexicon); the penalty for words outside it is off unless --lexicon sets it
+(2 was best on the dev split: see the README).
 """
 
 
