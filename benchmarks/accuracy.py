@@ -677,8 +677,7 @@ def run(args: argparse.Namespace, *, log=None) -> dict:
                 continue
             from model.lm import CharLM
             fusion = CharLM.load(lm_path).fusion()
-            extra = {"lm": {"sha256": _sha256(lm_path), "weight": fusion.weight,
-                            "bonus": fusion.bonus, "lexicon": fusion.lexicon}}
+            extra = {"lm": {"sha256": _sha256(lm_path), **fusion.info}}
         key = row_key(row, checkpoints=shas, manifest=mkey, utterances=len(entries), extra=extra)
         cache = cache_dir / f"{row.key}.json"
         cached = _read_cache(cache, key)

@@ -124,7 +124,8 @@ def markdown(res: dict) -> str:
                      f"| {r['wall']:.1f} |")
     lines += ["", f"`zeroskip eval --beam {res['beam']} --limit {res['limit']}` on "
               f"`{res['manifest']}` ({res['utterances']} utterances): decoding seconds as eval "
-              f"reports them (start-up excluded; the command's wall time beside them), the fastest of {res['rounds']} rounds, settings alternated; "
+              f"reports them (start-up excluded; the command's wall time beside them), the "
+              f"fastest of {res['rounds']} rounds, settings alternated; "
               f"{res['cpus']} CPUs, load average {res['load_average']:.2f} at the start. "
               f"Every run gave the same WER.", "",
               f"Produced by `{res['command']}`."]

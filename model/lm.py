@@ -360,8 +360,15 @@ class Fusion:
             if self.lexicon:
                 self._penalize(row, h.tokens, blank)
 
-    def _penalize(self, row: list[float], tokens: tuple, blank: int) -> None:
+    def _unfinished(self, part: tuple) -> bool:
+        """Whether closing the word ``part`` (with a space or the end of sentence) costs the
+        penalty: it begins a lexicon word without being one. A word already outside the
+        lexicon's beginnings was penalized when it left them."""
         prefixes, words = self.lm.lexicon_sets()
+        return bool(part) and part in prefixes and part not in words
+
+    def _penalize(self, row: list[float], tokens: tuple, blank: int) -> None:
+        prefixes, _ = self.lm.lexicon_sets()
         part = _partial_word(tokens)
         if part not in prefixes:
             return                      # already out of the lexicon, and penalized then
@@ -369,7 +376,7 @@ class Fusion:
             if k == blank:
                 continue
             if k == SPACE:
-                if part and part not in words:
+                if self._unfinished(part):
                     row[k] -= self.lexicon
             elif part + (k,) not in prefixes:
                 row[k] -= self.lexicon
@@ -379,9 +386,6 @@ class Fusion:
         the lexicon penalty, that of an unfinished last word); return them best first."""
         for h in hyps:
             h.score += self.weight * self.lm.logprobs(h.tokens)[BOUNDARY]
-            if self.lexicon:
-                prefixes, words = self.lm.lexicon_sets()
-                part = _partial_word(h.tokens)
-                if part and part in prefixes and part not in words:
-                    h.score -= self.lexicon
+            if self.lexicon and self._unfinished(_partial_word(h.tokens)):
+                h.score -= self.lexicon
         return sorted(hyps, key=lambda h: -h.score)

@@ -143,8 +143,8 @@ def _lexicon_terms(lm, text: str, penalty: float) -> float:
         on.adjust([rows[0]], [h], blank=BOUNDARY)
         off.adjust([rows[1]], [h], blank=BOUNDARY)
         total += rows[0][k] - rows[1][k]
-    h = Hypothesis(tuple(tokens), 0.0, None, None)
-    return total + on.finish([h])[0].score - off.finish([Hypothesis(h.tokens, 0.0, None, None)])[0].score
+    ends = [Hypothesis(tuple(tokens), 0.0, None, None) for _ in range(2)]
+    return total + on.finish([ends[0]])[0].score - off.finish([ends[1]])[0].score
 
 
 @pytest.mark.parametrize("text, oov", [
